@@ -1,0 +1,194 @@
+"""The event loop: one thread, a selector, signals through a wakeup fd, and a
+heap of monotonic deadlines. It sleeps until something happens; an idle
+pidone makes no wake-ups at all.
+
+Why not asyncio: its child watchers want to own waitpid, which fights a PID 1
+that must reap everything, and its awaits let commands interleave.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import selectors
+import signal
+import sys
+import time
+import traceback
+from typing import Callable
+
+Callback = Callable[[], None]
+
+
+class Timer:
+    """A pending call at a monotonic deadline; `cancel()` makes it a no-op."""
+
+    __slots__ = ("deadline", "callback", "cancelled")
+
+    def __init__(self, deadline: float, callback: Callback):
+        self.deadline = deadline
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """The Python-level handler: the wakeup fd carries the signal to the loop,
+    so there is nothing to do here (and nothing that could raise)."""
+
+
+class Loop:
+    """Dispatches fd readiness, signals and timers to callbacks.
+
+    Every callback is wrapped: an exception is reported with its traceback
+    through `on_error` and the loop carries on, because PID 1 must not die.
+    """
+
+    def __init__(self, on_error: Callable[[str], None] | None = None):
+        self._selector = selectors.DefaultSelector()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._sequence = itertools.count()
+        self._signal_callbacks: dict[int, Callable[[int], None]] = {}
+        self._stopping = False
+        self._on_error = on_error or (lambda text: sys.stderr.write(text))
+        self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
+        self._selector.register(self._wakeup_r, selectors.EVENT_READ, (self._read_signals, None))
+
+    # -- registration -------------------------------------------------------
+
+    def on_signal(self, signum: int, callback: Callable[[int], None]) -> None:
+        """Call `callback(signum)` from the loop each time `signum` arrives."""
+        self._signal_callbacks[signum] = callback
+        signal.signal(signum, _ignore_signal)
+
+    def add_reader(self, fd: int, callback: Callback) -> None:
+        self._add(fd, selectors.EVENT_READ, callback)
+
+    def remove_reader(self, fd: int) -> None:
+        self._remove(fd, selectors.EVENT_READ)
+
+    def add_writer(self, fd: int, callback: Callback) -> None:
+        self._add(fd, selectors.EVENT_WRITE, callback)
+
+    def remove_writer(self, fd: int) -> None:
+        self._remove(fd, selectors.EVENT_WRITE)
+
+    def call_at(self, deadline: float, callback: Callback) -> Timer:
+        """Run `callback` once `time.monotonic()` reaches `deadline`."""
+        timer = Timer(deadline, callback)
+        heapq.heappush(self._timers, (deadline, next(self._sequence), timer))
+        return timer
+
+    def call_later(self, delay: float, callback: Callback) -> Timer:
+        return self.call_at(time.monotonic() + delay, callback)
+
+    def stop(self) -> None:
+        """Make `run()` return after the current dispatch."""
+        self._stopping = True
+
+    def close(self) -> None:
+        """Release the selector and the wakeup pipe."""
+        signal.set_wakeup_fd(-1)
+        self._selector.close()
+        os.close(self._wakeup_r)
+        os.close(self._wakeup_w)
+
+    # -- running ------------------------------------------------------------
+
+    def run(self) -> None:
+        """Dispatch events until `stop()` is called."""
+        self._stopping = False
+        while not self._stopping:
+            self.run_once()
+
+    def run_once(self) -> None:
+        """Wait for the next event or deadline and dispatch what is ready."""
+        timeout = self._next_timeout()
+        try:
+            ready = self._selector.select(timeout)
+        except BaseException:  # noqa: BLE001 - PID 1 must survive anything
+            self._report("selector failed")
+            return
+        for key, mask in ready:
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None:
+                self._dispatch(reader)
+            if mask & selectors.EVENT_WRITE and writer is not None:
+                self._dispatch(writer)
+        self._run_due_timers()
+
+    def _next_timeout(self) -> float | None:
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return None  # nothing scheduled: sleep until an fd or a signal
+        return max(0.0, self._timers[0][0] - time.monotonic())
+
+    def _run_due_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and (self._timers[0][0] <= now or self._timers[0][2].cancelled):
+            timer = heapq.heappop(self._timers)[2]
+            if not timer.cancelled:
+                timer.cancelled = True  # a fired timer cannot be cancelled again
+                self._dispatch(timer.callback)
+
+    def _read_signals(self) -> None:
+        try:
+            data = os.read(self._wakeup_r, 65536)
+        except BlockingIOError:
+            return
+        seen_chld = False
+        for signum in data:
+            if signum == signal.SIGCHLD:
+                # SIGCHLD coalesces: one drain reaps every exit.
+                if seen_chld:
+                    continue
+                seen_chld = True
+            callback = self._signal_callbacks.get(signum)
+            if callback is not None:
+                self._dispatch(lambda: callback(signum))
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _add(self, fd: int, event: int, callback: Callback) -> None:
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            data = (callback, None) if event == selectors.EVENT_READ else (None, callback)
+            self._selector.register(fd, event, data)
+            return
+        reader, writer = key.data
+        if event == selectors.EVENT_READ:
+            reader = callback
+        else:
+            writer = callback
+        self._selector.modify(fd, key.events | event, (reader, writer))
+
+    def _remove(self, fd: int, event: int) -> None:
+        try:
+            key = self._selector.get_key(fd)
+        except (KeyError, ValueError):
+            return
+        events = key.events & ~event
+        reader, writer = key.data
+        if not events:
+            self._selector.unregister(fd)
+            return
+        data = (None, writer) if event == selectors.EVENT_READ else (reader, None)
+        self._selector.modify(fd, events, data)
+
+    def _dispatch(self, callback: Callback) -> None:
+        try:
+            callback()
+        except BaseException:  # noqa: BLE001 - PID 1 must survive anything
+            self._report("unexpected error in a handler; carrying on")
+
+    def _report(self, what: str) -> None:
+        try:
+            self._on_error(f"{what}:\n{traceback.format_exc()}")
+        except BaseException:  # noqa: BLE001 - reporting must not kill us either
+            pass

@@ -1,0 +1,206 @@
+"""The system calls that touch other processes: signals, waiting, pidfds, prctl.
+
+Everything that can hit the wrong process if done carelessly goes through
+here, so there is one place to get it right and one object tests can
+replace. Nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from dataclasses import dataclass
+
+# Signals that mean a fault in pidone itself: a real one must kill us (a
+# Python handler would return to the faulting instruction and spin forever),
+# so they keep their default disposition and are never forwarded.
+FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
+
+# Python ignores these itself; a handler would turn pidone's own EPIPE or
+# oversize write into a signal forwarded to the main command. They stay
+# ignored in pidone and are restored for children.
+PYTHON_IGNORED = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
+
+# pidone must be able to take the terminal back (tcsetpgrp) from a
+# background process group, so it ignores the job-control stop signals
+# that would otherwise stop it.
+TTY_SIGNALS = frozenset({signal.SIGTTIN, signal.SIGTTOU})
+
+UNCATCHABLE = frozenset({signal.SIGKILL, signal.SIGSTOP})
+
+
+def all_signals() -> list[int]:
+    """Return every signal number the kernel knows, standard and realtime."""
+    return sorted(int(s) for s in signal.valid_signals())
+
+
+def handled_signals() -> list[int]:
+    """Return the signals pidone installs a handler for (everything catchable
+    except faults, the ones Python ignores and the tty stop signals)."""
+    skip = UNCATCHABLE | FAULT_SIGNALS | PYTHON_IGNORED | TTY_SIGNALS
+    return [s for s in all_signals() if s not in skip]
+
+
+def signal_name(signum: int) -> str:
+    """Return 'SIGTERM' for 15, 'SIGRTMIN+3' for realtime ones, else the number."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        if signal.SIGRTMIN <= signum <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+        return str(signum)
+
+
+@dataclass(frozen=True)
+class SignalState:
+    """The signal mask and ignored signals a process started with, so that a
+    main command can be given exactly what pidone itself was given."""
+
+    mask: frozenset[int]
+    ignored: frozenset[int]
+
+    @classmethod
+    def capture(cls) -> "SignalState":
+        mask = frozenset(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        ignored = set()
+        for signum in all_signals():
+            if signum in UNCATCHABLE:
+                continue
+            try:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    ignored.add(signum)
+            except (ValueError, OSError):
+                continue
+        # Python sets SIGPIPE and SIGXFSZ to SIG_IGN at start-up whatever it
+        # inherited; we cannot tell if the parent ignored them, and a child
+        # that finds SIGPIPE ignored misbehaves (yes | head), so they count
+        # as default.
+        return cls(frozenset(mask), frozenset(ignored - PYTHON_IGNORED))
+
+    def apply_in_child(self) -> None:
+        """Reset every disposition to default (or ignore, as at start) and
+        set the mask; for use between fork and exec."""
+        for signum in all_signals():
+            if signum in UNCATCHABLE:
+                continue
+            disposition = signal.SIG_IGN if signum in self.ignored else signal.SIG_DFL
+            try:
+                signal.signal(signum, disposition)
+            except (ValueError, OSError):
+                pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+
+
+class System:
+    """Thin wrappers over the process system calls, with errors handled the
+    way an init needs them handled."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+
+    @property
+    def is_pid1(self) -> bool:
+        return self.pid == 1
+
+    def set_child_subreaper(self) -> None:
+        """Make orphaned descendants reparent to us instead of to init."""
+        import prctl  # only needed when we are not PID 1
+
+        prctl.set_child_subreaper(1)
+
+    def wait_any(self) -> tuple[int, int] | None:
+        """Reap one exited child without blocking.
+
+        Returns (pid, raw wait status); None when children exist but none has
+        exited; raises ChildProcessError when there are no children at all.
+        """
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return None
+            return pid, status
+
+    def pidfd_open(self, pid: int) -> int | None:
+        """Return a pidfd for `pid`, or None if it is gone or pidfds are missing."""
+        try:
+            return os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return None
+
+    def send_signal(self, pid: int, signum: int, pidfd: int | None = None) -> bool:
+        """Send `signum` to `pid` (through `pidfd` when given, so a recycled
+        PID is never hit). Returns False when the process is gone or not ours
+        to signal; never raises for those."""
+        try:
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            else:
+                os.kill(pid, signum)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return False
+        except OSError as exc:
+            if exc.errno in (errno.ESRCH, errno.EPERM):
+                return False
+            raise
+
+    def signal_group(self, pgid: int, signum: int) -> bool:
+        """Send `signum` to process group `pgid`; False if it is empty."""
+        try:
+            os.killpg(pgid, signum)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    def signal_everyone(self, signum: int) -> None:
+        """As PID 1: signal every other process in the namespace. Not PID 1:
+        signal our own descendants only (kill(-1) would reach the host)."""
+        if self.is_pid1:
+            try:
+                os.kill(-1, signum)
+            except ProcessLookupError:
+                pass
+            return
+        for pid in self.descendants():
+            self.send_signal(pid, signum)
+
+    def descendants(self) -> list[int]:
+        """Return the pids of every live descendant of this process, read from
+        /proc (cheap enough for shutdown; never used on a hot path)."""
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            ppid = read_ppid(int(entry))
+            if ppid is not None:
+                children.setdefault(ppid, []).append(int(entry))
+        found, todo = [], [self.pid]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                found.append(child)
+                todo.append(child)
+        return found
+
+
+def read_ppid(pid: int) -> int | None:
+    """Return the parent pid of `pid` from /proc/PID/stat, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+SYSTEM = System()

@@ -1,0 +1,117 @@
+"""The event loop: timers in deadline order, cancellation, fd and signal
+dispatch, and survival of any exception a handler raises."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from pidone.loop import Loop
+
+
+@pytest.fixture
+def loop():
+    errors: list[str] = []
+    instance = Loop(on_error=errors.append)
+    instance.errors = errors
+    yield instance
+    instance.close()
+
+
+def test_timers_fire_in_deadline_order(loop):
+    fired = []
+    now = time.monotonic()
+    loop.call_at(now + 0.03, lambda: fired.append("c"))
+    loop.call_at(now + 0.01, lambda: fired.append("a"))
+    loop.call_at(now + 0.02, lambda: fired.append("b"))
+    loop.call_at(now + 0.04, loop.stop)
+    loop.run()
+    assert fired == ["a", "b", "c"]
+    assert time.monotonic() - now >= 0.04
+
+
+def test_cancelled_timer_never_fires(loop):
+    fired = []
+    timer = loop.call_later(0.01, lambda: fired.append("x"))
+    timer.cancel()
+    loop.call_later(0.02, loop.stop)
+    loop.run()
+    assert fired == []
+
+
+def test_idle_loop_has_no_deadline(loop):
+    timer = loop.call_later(5, lambda: None)
+    timer.cancel()
+    assert loop._next_timeout() is None  # nothing scheduled: sleep until an event
+
+
+def test_a_raising_handler_is_reported_and_the_loop_goes_on(loop):
+    fired = []
+
+    def boom():
+        raise RuntimeError("boom")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    loop.call_later(0.0, boom)
+    loop.call_later(0.001, interrupt)
+    loop.call_later(0.002, lambda: fired.append("after"))
+    loop.call_later(0.003, loop.stop)
+    loop.run()
+    assert fired == ["after"]
+    assert len(loop.errors) == 2
+    assert "RuntimeError: boom" in loop.errors[0]
+    assert "KeyboardInterrupt" in loop.errors[1]
+
+
+def test_reader_callback_runs_when_data_arrives(loop):
+    r, w = os.pipe()
+    got = []
+
+    def on_read():
+        got.append(os.read(r, 100))
+        loop.remove_reader(r)
+        loop.stop()
+
+    loop.add_reader(r, on_read)
+    os.write(w, b"hello")
+    loop.run()
+    assert got == [b"hello"]
+    os.close(r)
+    os.close(w)
+
+
+def test_signals_reach_their_callback_through_the_wakeup_fd(loop):
+    got = []
+
+    def on_usr1(signum):
+        got.append(signum)
+        loop.stop()
+
+    previous = signal.getsignal(signal.SIGUSR1)
+    try:
+        loop.on_signal(signal.SIGUSR1, on_usr1)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        loop.call_later(5, loop.stop)  # bound the test
+        loop.run()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert got == [signal.SIGUSR1]
+
+
+def test_reader_and_writer_on_one_fd_are_independent(loop):
+    r, w = os.pipe()
+    calls = []
+    loop.add_writer(w, lambda: (calls.append("w"), loop.remove_writer(w)))
+    loop.add_reader(r, lambda: (calls.append("r"), loop.remove_reader(r), loop.stop()))
+    loop.run_once()  # the pipe is writable at once
+    assert calls == ["w"]
+    os.write(w, b"x")
+    loop.run()
+    assert calls == ["w", "r"]
+    os.close(r)
+    os.close(w)
