@@ -1,0 +1,226 @@
+"""The PID 1 entry point: set up signals and reaping, run the main command
+and the units, and exit with the right status once everything has stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from pidone.events import ChildExited
+from pidone.logs import Messages, Sink
+from pidone.loop import Loop
+from pidone.reaper import Reaper
+from pidone.spawn import start_main_command
+from pidone.sysdeps import SYSTEM, SignalState, System, handled_signals, signal_name
+
+DEFAULT_UNITS_DIR = "/etc/units"
+EXIT_USAGE = 2
+
+# After the main command and the units are gone, whatever is left gets
+# SIGTERM, then SIGKILL this many seconds later.
+FINAL_GRACE = 2.0
+# After SIGKILL to everyone, how long to wait for the kernel to deliver
+# (a process stuck in uninterruptible sleep must not keep PID 1 forever).
+FINAL_KILL_WAIT = 2.0
+
+SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+MAIN = "main command"  # the reaper owner of the main command
+
+
+@dataclass
+class Options:
+    """What the init was asked to do, from flags and PIDONE_* variables."""
+
+    units: str = DEFAULT_UNITS_DIR
+    units_explicit: bool = False
+    runtime_dir: str | None = None
+    log_format: str = "text"
+    http: str | None = None
+    stop_delay: float = 0.0
+    command: list[str] | None = field(default=None)
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, str | None], *, units_explicit: bool = False) -> "Options":
+        """Build Options from raw strings (None = not given); raise ValueError
+        naming the option when a value is malformed."""
+        options = cls(units_explicit=units_explicit or values.get("units") is not None)
+        if values.get("units"):
+            options.units = values["units"]
+        options.runtime_dir = values.get("runtime_dir") or None
+        log_format = values.get("log_format") or "text"
+        if log_format not in ("text", "json"):
+            raise ValueError(f"--log-format must be 'text' or 'json', not {log_format!r}")
+        options.log_format = log_format
+        options.http = values.get("http") or None
+        stop_delay = values.get("stop_delay")
+        if stop_delay:
+            try:
+                options.stop_delay = float(stop_delay)
+            except ValueError:
+                raise ValueError(f"--stop-delay must be a number of seconds, not {stop_delay!r}") from None
+            if not math.isfinite(options.stop_delay) or options.stop_delay < 0:
+                raise ValueError(f"--stop-delay must be a finite number >= 0, not {stop_delay!r}")
+        return options
+
+
+def run(options: Options) -> int:
+    """Run the init until it is done; return pidone's exit status."""
+    # Capture what we were given before changing anything: the main command
+    # gets exactly this back.
+    inherited = SignalState.capture()
+    init = Init(options, inherited, SYSTEM)
+    return init.main()
+
+
+class Init:
+    """One run of the init: owns the loop, the reaper and the main command."""
+
+    def __init__(self, options: Options, inherited: SignalState, system: System):
+        self.options = options
+        self.inherited = inherited
+        self.system = system
+        self.units_in_use = os.path.isdir(options.units)
+        # Pure tini mode keeps stdout for the main command; with units,
+        # pidone's messages join the units' lines in the log stream.
+        if self.units_in_use:
+            self.messages = Messages(Sink(1), style=options.log_format)
+        else:
+            self.messages = Messages(Sink(2), style="json" if options.log_format == "json" else "stderr")
+        self.loop = Loop(on_error=self.messages.say)
+        self.messages.sink.attach(self.loop)
+        self.reaper = Reaper(system)
+        self.main_pid: int | None = None
+        self.main_pidfd: int | None = None
+        self.main_exit: ChildExited | None = None
+        self.took_terminal = False
+        self.exit_status: int | None = None
+        self.exit_reason = ""
+        self.shutting_down = False
+        self.sweeping = False
+
+    # -- start --------------------------------------------------------------
+
+    def main(self) -> int:
+        if not self.units_in_use and not self.options.command:
+            self.messages.say(
+                f"nothing to run: no units directory at {self.options.units} and no command; "
+                "give --units DIR or a command after --"
+            )
+            self.messages.sink.flush_blocking()
+            return EXIT_USAGE
+        self._install_signal_handlers()
+        if not self.system.is_pid1:
+            self.system.set_child_subreaper()
+            self.messages.say(
+                f"not running as PID 1 (pid {self.system.pid}): registered as a child "
+                "subreaper, so orphans are still reaped here"
+            )
+        if self.options.command:
+            self._start_main_command()
+        self.loop.run()
+        return self._finish()
+
+    def _install_signal_handlers(self) -> None:
+        for signum in handled_signals():
+            if signum == signal.SIGCHLD:
+                self.loop.on_signal(signum, lambda _: self._on_child_exit())
+            else:
+                self.loop.on_signal(signum, self._on_signal)
+        for signum in (signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(signum, signal.SIG_IGN)
+        # Our own mask must be empty or handled signals would never arrive;
+        # the main command gets the inherited mask back.
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+    def _start_main_command(self) -> None:
+        argv = self.options.command
+        assert argv
+        foreground = os.isatty(0)
+        self.main_pid = start_main_command(argv, self.inherited, foreground_tty=foreground)
+        self.took_terminal = foreground
+        self.main_pidfd = self.system.pidfd_open(self.main_pid)
+        self.reaper.watch(self.main_pid, MAIN)
+
+    # -- events -------------------------------------------------------------
+
+    def _on_signal(self, signum: int) -> None:
+        main_running = self.main_pid is not None and self.main_exit is None
+        if signum == signal.SIGHUP and self.units_in_use:
+            self._reload()
+            return
+        if main_running:
+            # The main command receives every forwardable signal first,
+            # shutdown signals included; its exit then ends the init.
+            self.system.send_signal(self.main_pid, signum, self.main_pidfd)
+            return
+        if signum in SHUTDOWN_SIGNALS:
+            self._shutdown(0, f"received {signal_name(signum)}")
+
+    def _on_child_exit(self) -> None:
+        for exited in self.reaper.drain():
+            if exited.owner == MAIN:
+                self._on_main_exit(exited)
+        if self.sweeping and self.reaper.no_children:
+            self.loop.stop()
+
+    def _on_main_exit(self, exited: ChildExited) -> None:
+        self.main_exit = exited
+        if self.main_pidfd is not None:
+            os.close(self.main_pidfd)
+            self.main_pidfd = None
+        if exited.signal is not None:
+            how = f"was killed by {signal_name(exited.signal)}"
+        else:
+            how = f"exited with status {exited.exit_code}"
+        self._shutdown(exited.shell_status, f"main command {how}")
+
+    def _reload(self) -> None:
+        self.messages.say("SIGHUP: reloading units is not available yet (issue #7)")
+
+    # -- stop ---------------------------------------------------------------
+
+    def _shutdown(self, status: int, reason: str) -> None:
+        """Begin ending the init with `status` because of `reason`."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        self.exit_status = status
+        self.exit_reason = reason
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Ask whatever is left to go: SIGTERM, SIGKILL after a grace period."""
+        self.sweeping = True
+        self.reaper.drain()
+        if self.reaper.no_children:
+            self.loop.stop()
+            return
+        self.system.signal_everyone(signal.SIGTERM)
+        self.loop.call_later(FINAL_GRACE, self._kill_everyone)
+
+    def _kill_everyone(self) -> None:
+        self.messages.say(f"processes still running {FINAL_GRACE:g}s after SIGTERM: sending SIGKILL")
+        self.system.signal_everyone(signal.SIGKILL)
+        self.loop.call_later(FINAL_KILL_WAIT, self.loop.stop)
+
+    def _finish(self) -> int:
+        """Say why we exit, hand the terminal back, flush; return the status."""
+        status = self.exit_status if self.exit_status is not None else 0
+        self.messages.say(f"exiting with status {status}: {self.exit_reason}")
+        if self.took_terminal:
+            try:
+                os.tcsetpgrp(0, os.getpgrp())
+            except OSError:
+                pass
+        self.messages.sink.flush_blocking()
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        return status

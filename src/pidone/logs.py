@@ -1,0 +1,162 @@
+"""Where lines go: a non-blocking, bounded writer over pidone's stdout or
+stderr, and the formatting of pidone's own messages.
+
+pidone must never block on its own output: when the reader is slow, lines
+beyond the buffer are dropped, counted, and the count is reported once the
+reader catches up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pidone.loop import Loop
+
+DEFAULT_BUFFER_LIMIT = 1 << 20  # bytes held for a slow reader before dropping
+
+
+def private_nonblocking_fd(fd: int) -> tuple[int, bool]:
+    """Return (an fd writing where `fd` writes, is_socket).
+
+    O_NONBLOCK lives on the open file description, which pidone's stdout
+    shares with the main command's: setting it there would hand the child
+    EAGAIN. So pipes and ttys are reopened through /proc for a description
+    of our own; sockets are written with MSG_DONTWAIT instead; regular files
+    never return EAGAIN and are simply duplicated.
+    """
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC), False
+    if stat.S_ISSOCK(mode):
+        return os.dup(fd), True
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        flags = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+        try:
+            return os.open(f"/proc/self/fd/{fd}", flags), False
+        except OSError:
+            pass  # no /proc: fall back to a plain duplicate
+    return os.dup(fd), False
+
+
+class Sink:
+    """A bounded, non-blocking byte stream to one fd.
+
+    `write()` never blocks: what the fd cannot take now is queued up to
+    `limit` bytes and flushed when the loop says the fd is writable; past
+    that, whole lines are dropped and counted.
+    """
+
+    def __init__(self, fd: int, limit: int = DEFAULT_BUFFER_LIMIT):
+        self.fd, self._is_socket = private_nonblocking_fd(fd)
+        self._limit = limit
+        self._pending = bytearray()
+        self._loop: Loop | None = None
+        self._waiting = False
+        self.dropped_lines = 0
+        self._reported_drops = 0
+        self.broken = False  # the reader is gone (EPIPE): drop everything
+
+    def attach(self, loop: Loop) -> None:
+        """Flush through `loop` from now on (before this, writes are best effort)."""
+        self._loop = loop
+
+    def write(self, data: bytes) -> None:
+        """Queue `data` (one or more whole lines) and write what the fd takes."""
+        if self.broken:
+            return
+        if self._pending:
+            if len(self._pending) + len(data) > self._limit:
+                self.dropped_lines += max(1, data.count(b"\n"))
+                return
+            self._pending += data
+            return
+        written = self._write_now(data)
+        if written < len(data):
+            rest = data[written:]
+            if len(rest) > self._limit:
+                self.dropped_lines += max(1, rest.count(b"\n"))
+                return
+            self._pending += rest
+            self._wait_writable()
+
+    def flush_blocking(self, timeout: float = 1.0) -> None:
+        """At exit: give a slow reader up to `timeout` seconds for what is queued."""
+        deadline = time.monotonic() + timeout
+        while self._pending and not self.broken and time.monotonic() < deadline:
+            written = self._write_now(bytes(self._pending))
+            del self._pending[:written]
+            if self._pending:
+                time.sleep(0.01)  # exit path only: the loop is gone
+
+    def take_drop_report(self) -> int:
+        """Return how many lines were dropped since the last report (and reset)."""
+        new = self.dropped_lines - self._reported_drops
+        self._reported_drops = self.dropped_lines
+        return new
+
+    def _write_now(self, data: bytes) -> int:
+        try:
+            if self._is_socket:
+                return _send(self.fd, data)
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
+        except BrokenPipeError:
+            self.broken = True
+            self._pending.clear()
+            return len(data)
+        except OSError:
+            # EIO on a hung-up tty, ENOSPC on a full disk: drop, never die.
+            self.dropped_lines += max(1, data.count(b"\n"))
+            return len(data)
+
+    def _wait_writable(self) -> None:
+        if self._loop is not None and not self._waiting:
+            self._waiting = True
+            self._loop.add_writer(self.fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        written = self._write_now(bytes(self._pending))
+        del self._pending[:written]
+        if not self._pending and self._loop is not None:
+            self._loop.remove_writer(self.fd)
+            self._waiting = False
+
+
+def _send(fd: int, data: bytes) -> int:
+    """send() with MSG_DONTWAIT on a socket fd we do not own as an object."""
+    sock = socket.socket(fileno=fd)
+    try:
+        return sock.send(data, socket.MSG_DONTWAIT)
+    finally:
+        sock.detach()
+
+
+class Messages:
+    """pidone's own messages: `pidone: text` on stderr in tini mode, or
+    `pidone | text` (or a JSON object) in the log stream with units."""
+
+    def __init__(self, sink: Sink, *, style: str = "stderr", name: str = "pidone"):
+        self.sink = sink
+        self._style = style  # "stderr", "text" or "json"
+        self._name = name
+
+    def say(self, text: str) -> None:
+        """Emit one message (several lines become several messages)."""
+        for line in text.rstrip("\n").split("\n"):
+            self.sink.write(self.format_line(line))
+
+    def format_line(self, line: str) -> bytes:
+        if self._style == "json":
+            import orjson
+
+            record = {"time": time.time(), "unit": self._name, "stream": "stderr", "message": line}
+            return orjson.dumps(record) + b"\n"
+        separator = ": " if self._style == "stderr" else " | "
+        return f"{self._name}{separator}{line}\n".encode("utf-8", "backslashreplace")

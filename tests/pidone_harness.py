@@ -1,0 +1,217 @@
+"""Runs pidone as the real PID 1 of a fresh PID namespace and drives it from
+outside, as `docker kill` would.
+
+Every instance is bounded in time and torn down by PID: SIGKILL to the
+`unshare` process, whose --kill-child takes the namespace's PID 1 (and with
+it every process in the namespace) down too.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+
+
+def reset_signals() -> None:
+    """preexec_fn: what a container runtime gives PID 1 — default
+    dispositions for SIGINT/SIGQUIT (a background shell job would have them
+    ignored, which would hide bugs) and an empty mask."""
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """Return /proc/PID/status as a dict ({} if the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.005):
+    """Poll `predicate` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class PidOne:
+    """pidone as PID 1 of its own namespace, with its output collected."""
+
+    def __init__(
+        self,
+        args: list[str | bytes],
+        *,
+        env: dict | None = None,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=reset_signals,
+        timeout: float = 60,
+        namespace: bool = True,
+        cwd: str | None = None,
+    ):
+        python = [sys.executable, "-m", "pidone"]
+        prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
+        self.argv = [*prefix, *python, *args]
+        self.timeout = timeout
+        self.namespace = namespace
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            preexec_fn=preexec_fn,
+            start_new_session=True,
+        )
+        self.stdout_lines: queue.Queue[bytes | None] = queue.Queue()
+        self.stdout: list[bytes] = []
+        self.stderr: list[bytes] = []
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, self.stdout_lines), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, None), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        self._pid1: int | None = None
+
+    @staticmethod
+    def _pump(stream, sink: list, lines: queue.Queue | None) -> None:
+        for line in iter(stream.readline, b""):
+            sink.append(line)
+            if lines is not None:
+                lines.put(line)
+        if lines is not None:
+            lines.put(None)
+
+    # -- finding and waiting ------------------------------------------------
+
+    @property
+    def pid1(self) -> int:
+        """The host pid of pidone (PID 1 inside the namespace)."""
+        if self._pid1 is None:
+            if not self.namespace:
+                self._pid1 = self.proc.pid
+            else:
+                children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+                text = wait_for(lambda: _read(children).strip(), 10, "unshare to fork PID 1")
+                self._pid1 = int(text.split()[0])
+        return self._pid1
+
+    def wait_ready(self, timeout: float = 15) -> "PidOne":
+        """Wait until pidone has its signal handlers installed (SIGTERM caught)."""
+        pid = self.pid1
+
+        def caught() -> bool:
+            fields = proc_status(pid)
+            if not fields:
+                raise AssertionError(f"pidone exited before it was ready: {self.output()}")
+            return bool(int(fields.get("SigCgt", "0"), 16) & SIGTERM_BIT)
+
+        wait_for(caught, timeout, "pidone to install its signal handlers")
+        return self
+
+    def expect_line(self, pattern: str | bytes, timeout: float = 10) -> bytes:
+        """Return the next stdout line matching `pattern` (regex), failing
+        after `timeout` seconds or at EOF."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode()
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout}s; output: {self.output()}")
+            try:
+                line = self.stdout_lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.stdout_lines.put(None)
+                raise AssertionError(f"EOF before a line matching {pattern!r}; output: {self.output()}")
+            if regex.search(line):
+                return line
+
+    def kill(self, signum: int) -> None:
+        """Send `signum` to PID 1 from the host, as `docker kill -s` does."""
+        os.kill(self.pid1, signum)
+
+    def run_inside(self, argv: list[str], timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+        """Run `argv` inside the namespace (pid and mount) and return its result."""
+        return subprocess.run(
+            ["nsenter", "-t", str(self.pid1), "-p", "-m", *argv],
+            capture_output=True,
+            timeout=timeout,
+            **kwargs,
+        )
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for pidone to exit; return the exit status seen by its parent."""
+        rc = self.proc.wait(timeout=self.timeout if timeout is None else timeout)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return rc
+
+    def output(self) -> str:
+        return (b"".join(self.stdout) + b"".join(self.stderr)).decode(errors="replace")
+
+    def stderr_text(self) -> str:
+        return b"".join(self.stderr).decode(errors="replace")
+
+    def stdout_text(self) -> str:
+        return b"".join(self.stdout).decode(errors="replace")
+
+    def close(self) -> None:
+        """Tear everything down by PID, whatever state it is in."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> "PidOne":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def python_cmd(code: str) -> list[str]:
+    """A main command running `code` in this interpreter (unbuffered)."""
+    return [sys.executable, "-u", "-c", code]
