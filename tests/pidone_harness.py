@@ -88,18 +88,22 @@ class PidOne:
         )
         self.stdout_lines: queue.Queue[bytes | None] = queue.Queue()
         self.stdout: list[bytes] = []
+        self.stdout_times: list[float] = []  # monotonic arrival time of each stdout line
         self.stderr: list[bytes] = []
         self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, self.stdout_lines), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, None), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, self.stdout_lines, self.stdout_times),
+                             daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, None, None), daemon=True),
         ]
         for reader in self._readers:
             reader.start()
         self._pid1: int | None = None
 
     @staticmethod
-    def _pump(stream, sink: list, lines: queue.Queue | None) -> None:
+    def _pump(stream, sink: list, lines: queue.Queue | None, stamps: list | None) -> None:
         for line in iter(stream.readline, b""):
+            if stamps is not None:
+                stamps.append(time.monotonic())
             sink.append(line)
             if lines is not None:
                 lines.put(line)
@@ -153,6 +157,41 @@ class PidOne:
                 raise AssertionError(f"EOF before a line matching {pattern!r}; output: {self.output()}")
             if regex.search(line):
                 return line
+
+    def find_line(self, pattern: str | bytes, timeout: float = 10) -> bytes:
+        """Return the first stdout line so far (or to come within `timeout`)
+        matching `pattern`, wherever it is in the output."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode()
+        regex = re.compile(pattern)
+
+        def search() -> bytes | None:
+            for line in list(self.stdout):
+                if regex.search(line):
+                    return line
+            if self.proc.poll() is not None and not any(r.is_alive() for r in self._readers):
+                raise AssertionError(f"pidone exited without a line matching {pattern!r}: {self.output()}")
+            return None
+
+        return wait_for(search, timeout, f"a line matching {pattern!r}; output: {self.output()}", interval=0.01)
+
+    def count_lines(self, pattern: str | bytes) -> int:
+        """How many stdout lines so far match `pattern`."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode()
+        regex = re.compile(pattern)
+        return sum(1 for line in list(self.stdout) if regex.search(line))
+
+    def wait_count(self, pattern: str | bytes, count: int, timeout: float = 30) -> None:
+        """Wait until at least `count` stdout lines match `pattern`."""
+        wait_for(lambda: self.count_lines(pattern) >= count, timeout,
+                 f"{count} lines matching {pattern!r}; output: {self.output()[-3000:]}", interval=0.01)
+
+    def fd_count(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid1}/fd"))
+
+    def rss_kib(self) -> int:
+        return int(proc_status(self.pid1)["VmRSS"].split()[0])
 
     def kill(self, signum: int) -> None:
         """Send `signum` to PID 1 from the host, as `docker kill -s` does."""

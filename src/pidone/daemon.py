@@ -9,17 +9,23 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from pidone.events import ChildExited
+from pidone.errors import StartupError
+from pidone.events import ChildExited, Shutdown, StartAll
 from pidone.logs import Messages, Sink
 from pidone.loop import Loop
 from pidone.reaper import Reaper
 from pidone.spawn import start_main_command
 from pidone.sysdeps import SYSTEM, SignalState, System, handled_signals, signal_name
 
+if TYPE_CHECKING:
+    from pidone.supervisor import Supervisor
+
 DEFAULT_UNITS_DIR = "/etc/units"
 EXIT_USAGE = 2
+EXIT_INVALID_UNITS = 2
+EXIT_STARTUP = 3
 
 # After the main command and the units are gone, whatever is left gets
 # SIGTERM, then SIGKILL this many seconds later.
@@ -103,6 +109,7 @@ class Init:
         self.exit_reason = ""
         self.shutting_down = False
         self.sweeping = False
+        self.supervisor: Supervisor | None = None
 
     # -- start --------------------------------------------------------------
 
@@ -114,6 +121,13 @@ class Init:
             )
             self.messages.sink.flush_blocking()
             return EXIT_USAGE
+        units: dict = {}
+        blocked: dict[str, str] = {}
+        if self.units_in_use:
+            loaded = self._load_units()
+            if loaded is None:
+                return EXIT_INVALID_UNITS
+            units, blocked = loaded
         self._install_signal_handlers()
         if not self.system.is_pid1:
             self.system.set_child_subreaper()
@@ -121,10 +135,59 @@ class Init:
                 f"not running as PID 1 (pid {self.system.pid}): registered as a child "
                 "subreaper, so orphans are still reaped here"
             )
+        if self.units_in_use:
+            try:
+                self._start_supervisor(units, blocked)
+            except StartupError as exc:
+                self.messages.say(f"cannot start: {exc}")
+                self.messages.sink.flush_blocking()
+                return EXIT_STARTUP
         if self.options.command:
             self._start_main_command()
+        if self.supervisor is not None:
+            self.messages.say(f"starting {len(units)} unit(s) from {self.options.units}")
+            self.supervisor.submit(StartAll())
         self.loop.run()
         return self._finish()
+
+    def _load_units(self) -> tuple[dict, dict[str, str]] | None:
+        """Read and check the units directory. Returns (units, blocked) or,
+        when any file is invalid, reports every error and returns None."""
+        from pidone import graph, loader
+
+        result = loader.load_directory(self.options.units)
+        for warning in result.warnings:
+            self.messages.say(str(warning))
+        if not result.ok:
+            for problem in result.problems():
+                self.messages.say(str(problem))
+            self.messages.say(f"exiting with status {EXIT_INVALID_UNITS}: invalid unit files in {self.options.units}; nothing was started")
+            self.messages.sink.flush_blocking()
+            return None
+        errors, warnings = graph.check(result.units)
+        for problem in (*errors, *warnings):
+            self.messages.say(str(problem))
+        blocked = {name: "in a dependency cycle" for name in graph.cyclic_units(result.units)}
+        blocked.update(graph.blocked_by_missing(result.units))
+        return result.units, blocked
+
+    def _start_supervisor(self, units: dict, blocked: dict[str, str]) -> None:
+        from pidone.supervisor import Supervisor
+
+        runtime = prepare_runtime_dir(self.options.runtime_dir)
+        self.supervisor = Supervisor(
+            units,
+            blocked=blocked,
+            loop=self.loop,
+            reaper=self.reaper,
+            system=self.system,
+            messages=self.messages,
+            log_sink=self.messages.sink,
+            log_format=self.options.log_format,
+            notify_path=os.path.join(runtime, "notify"),
+            on_exit=self._shutdown,
+            on_all_stopped=self._units_stopped,
+        )
 
     def _install_signal_handlers(self) -> None:
         for signum in handled_signals():
@@ -160,12 +223,16 @@ class Init:
             self.system.send_signal(self.main_pid, signum, self.main_pidfd)
             return
         if signum in SHUTDOWN_SIGNALS:
+            if self.shutting_down:
+                self.messages.say(f"received {signal_name(signum)}: already shutting down")
             self._shutdown(0, f"received {signal_name(signum)}")
 
     def _on_child_exit(self) -> None:
         for exited in self.reaper.drain():
             if exited.owner == MAIN:
                 self._on_main_exit(exited)
+            elif self.supervisor is not None and self.supervisor.owns(exited.owner):
+                self.supervisor.on_child_exit(exited)
         if self.sweeping and self.reaper.no_children:
             self.loop.stop()
 
@@ -192,6 +259,17 @@ class Init:
         self.shutting_down = True
         self.exit_status = status
         self.exit_reason = reason
+        if self.supervisor is not None:
+            self.messages.say(f"shutting down: {reason}")
+            self.supervisor.submit(Shutdown())
+        else:
+            self._sweep()
+
+    def _units_stopped(self, killed_any: bool) -> None:
+        """Every unit has stopped: sweep up whatever is left."""
+        if killed_any and self.main_pid is None and self.exit_status == 0:
+            self.exit_status = 1
+            self.exit_reason += " (some units had to be killed at their stop timeout)"
         self._sweep()
 
     def _sweep(self) -> None:
@@ -212,6 +290,8 @@ class Init:
     def _finish(self) -> int:
         """Say why we exit, hand the terminal back, flush; return the status."""
         status = self.exit_status if self.exit_status is not None else 0
+        if self.supervisor is not None:
+            self.supervisor.close()
         self.messages.say(f"exiting with status {status}: {self.exit_reason}")
         if self.took_terminal:
             try:
@@ -224,3 +304,35 @@ class Init:
         except (OSError, ValueError):
             pass
         return status
+
+
+def default_runtime_dir() -> str:
+    """SPEC §1: /run/pidone as root, else $XDG_RUNTIME_DIR/pidone or /tmp/pidone-$UID."""
+    if os.geteuid() == 0:
+        return "/run/pidone"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(xdg, "pidone") if xdg else f"/tmp/pidone-{os.geteuid()}"
+
+
+def prepare_runtime_dir(path: str | None) -> str:
+    """Create the runtime directory (0755, ours, never through a symlink)
+    and return its path; raise StartupError if it cannot be used."""
+    path = os.path.abspath(path or default_runtime_dir())
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            pass
+        info = os.lstat(path)
+    except OSError as exc:
+        raise StartupError(f"runtime directory {path}: {exc.strerror}") from None
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        raise StartupError(f"runtime directory {path} is not a directory (a symlink is refused)")
+    if info.st_uid != os.geteuid():
+        raise StartupError(f"runtime directory {path} is owned by uid {info.st_uid}, not by us ({os.geteuid()})")
+    if info.st_mode & 0o022:
+        os.chmod(path, 0o755, follow_symlinks=False)
+    return path

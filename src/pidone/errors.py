@@ -57,9 +57,10 @@ class SpawnError(PidoneError):
     stage: str
     errno: int
     detail: str = ""
+    reason: str = ""  # overrides strerror(errno) when the errno says too little
 
     def __str__(self) -> str:
-        reason = os.strerror(self.errno) if self.errno else "failed"
+        reason = self.reason or (os.strerror(self.errno) if self.errno else "failed")
         detail = f" {self.detail}" if self.detail else ""
         return f"unable to {self.stage}{detail}: {reason}"
 

@@ -160,3 +160,77 @@ class Messages:
             return orjson.dumps(record) + b"\n"
         separator = ": " if self._style == "stderr" else " | "
         return f"{self._name}{separator}{line}\n".encode("utf-8", "backslashreplace")
+
+
+MAX_LINE = 64 * 1024  # longer lines are split, so one line cannot hold memory
+READ_CHUNK = 64 * 1024  # one read per readiness event keeps the loop fair
+
+
+class LogRouter:
+    """Reads units' stdout/stderr pipes and writes their lines, framed as
+    `NAME | line` (or JSON), to the log sink. Never blocks: pipes are
+    non-blocking, and one read per wake-up keeps a flooding unit from
+    starving the others."""
+
+    def __init__(self, loop: "Loop", sink: Sink, log_format: str = "text"):
+        self._loop = loop
+        self._sink = sink
+        self._json = log_format == "json"
+        self._streams: dict[int, tuple[str, str, bytearray]] = {}
+
+    def add(self, fd: int, unit: str, stream: str) -> None:
+        """Route what `fd` (a pipe read end we own) carries, as `unit`'s `stream`."""
+        os.set_blocking(fd, False)
+        self._streams[fd] = (unit, stream, bytearray())
+        self._loop.add_reader(fd, lambda: self._on_readable(fd))
+
+    def close_all(self) -> None:
+        """At exit: flush partial lines and close every pipe."""
+        for fd in list(self._streams):
+            self._close(fd)
+
+    def _on_readable(self, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(fd)
+            return
+        unit, stream, partial = self._streams[fd]
+        partial += data
+        if b"\n" not in data and len(partial) < MAX_LINE:
+            return
+        lines = partial.split(b"\n")
+        rest = lines.pop()
+        out = []
+        for line in lines:
+            out.extend(self._chunks(line))
+        while len(rest) >= MAX_LINE:
+            out.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        partial[:] = rest
+        self._sink.write(b"".join(self.format(unit, stream, line) for line in out))
+
+    def _close(self, fd: int) -> None:
+        unit, stream, partial = self._streams.pop(fd)
+        self._loop.remove_reader(fd)
+        os.close(fd)
+        if partial:
+            self._sink.write(self.format(unit, stream, bytes(partial)))
+
+    @staticmethod
+    def _chunks(line: bytes) -> list[bytes]:
+        if len(line) <= MAX_LINE:
+            return [line]
+        return [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
+
+    def format(self, unit: str, stream: str, line: bytes) -> bytes:
+        if self._json:
+            import orjson
+
+            record = {"time": time.time(), "unit": unit, "stream": stream, "message": line.decode("utf-8", "replace")}
+            return orjson.dumps(record) + b"\n"
+        return unit.encode() + b" | " + line + b"\n"

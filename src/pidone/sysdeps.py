@@ -204,3 +204,56 @@ def read_ppid(pid: int) -> int | None:
 
 
 SYSTEM = System()
+
+
+def read_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """Return (state, ppid, pgid, sid) of `pid` from /proc, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def has_unit_tag(pid: int, tag: bytes) -> bool:
+    """True if `pid`'s environment holds `tag` (b'PIDONE_UNIT=name')."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return tag in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: frozenset[int] = frozenset()) -> set[int]:
+    """Find every live process a unit started: members of its session or
+    process group `sid`, processes carrying PIDONE_UNIT=name (escapees that
+    called setsid; only with `tagged`, as it reads every environ), and all
+    their descendants. Reads /proc only."""
+    me = os.getpid()
+    tag = b"PIDONE_UNIT=" + name.encode()
+    stats: dict[int, tuple[str, int, int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            pid = int(entry)
+            if pid != me and pid not in exclude:
+                stat = read_stat(pid)
+                if stat is not None and stat[0] not in ("Z", "X"):
+                    stats[pid] = stat
+    found = {pid for pid, (_, _, pgid, session) in stats.items() if sid is not None and sid in (pgid, session)}
+    if tagged:
+        found |= {pid for pid in stats if pid not in found and has_unit_tag(pid, tag)}
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

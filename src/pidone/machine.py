@@ -1,0 +1,615 @@
+"""The state machine of units: events in, new state and actions out. No
+system calls, no clock (the time comes with each event): every behaviour of
+starting, stopping and restarting can be tested as a table.
+
+State model
+-----------
+Each unit has a *desired* state (UP or DOWN) and a *current* state:
+
+                  start            deps settled          exec ok / ready
+    INACTIVE ─────────────▶ WAITING ───────────▶ STARTING ─────────────▶ RUNNING
+       ▲  ▲                    │ requires failed    │  │ oneshot exit 0      │
+       │  │                    ▼                    │  └──────────▶ EXITED   │
+       │  │                 SKIPPED                 │ failure (exit, ready   │
+       │  │                                         │ timeout, health)       │
+       │  │ backoff over                            ▼                        │
+       │  └──────────────── BACKOFF ◀──── policy allows a retry ◀──────────┘
+       │                       │ retries exhausted / policy no
+       │ stopped               ▼
+    STOPPING ◀── stop       FAILED  (for good: requires-dependents stop too)
+
+- WAITING: wanted up, waiting until everything it is ordered after has
+  settled. Settled means RUNNING, EXITED, FAILED or SKIPPED (and, for
+  `wants`/`after` only, BACKOFF: that attempt failed). A `requires` target
+  must be RUNNING or EXITED; if it is FAILED or SKIPPED the unit is SKIPPED.
+- STARTING: the main process exists; it is not ready yet (probe, READY=1,
+  or a oneshot still running).
+- STOPPING: the stop signal went to the unit's process group and leftovers;
+  a STOP timer SIGKILLs what is left. When everything is gone the unit goes
+  where `then` says: INACTIVE, a restart, or the failure path.
+- Leftovers: processes of the unit's session still alive when its main
+  process exited. They belong to the unit until they exit, and are stopped
+  with it (and before any restart).
+
+Stopping mirrors starting: a unit wanted DOWN stops only once every unit
+ordered after it that is also wanted DOWN has stopped, so shutdown runs in
+reverse dependency order with independent stops in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pidone import events as ev
+from pidone.events import TimerKind
+from pidone.units import RestartPolicy, Unit, UnitType
+
+
+class State(str, Enum):
+    INACTIVE = "inactive"
+    WAITING = "waiting"
+    STARTING = "starting"
+    RUNNING = "running"
+    EXITED = "exited"
+    STOPPING = "stopping"
+    BACKOFF = "backoff"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Desired(str, Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+# What a unit ordered after this one may start after.
+SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED})
+SETTLED_SOFT = SETTLED | {State.BACKOFF}
+REQUIRE_OK = frozenset({State.RUNNING, State.EXITED})
+FOR_GOOD = frozenset({State.FAILED, State.SKIPPED})
+
+# After SIGKILL, how long to wait for the kernel before giving up on a
+# process (one stuck in uninterruptible sleep must not block shutdown).
+KILL_WAIT = 5.0
+
+
+class Then(str, Enum):
+    """Where a unit goes once its stop has finished."""
+
+    DOWN = "down"
+    SPAWN = "spawn"  # restart (explicit, or backoff over with leftovers)
+    FAIL = "fail"  # it was stopped because it failed (ready timeout, health)
+
+
+@dataclass
+class UnitRecord:
+    """Everything the machine knows about one unit."""
+
+    unit: Unit
+    state: State = State.INACTIVE
+    desired: Desired = Desired.DOWN
+    pid: int | None = None
+    leftovers: set[int] = field(default_factory=set)
+    since: float = 0.0  # when the current state began
+    started_at: float | None = None  # when the current run was spawned
+    ready_at: float | None = None
+    failures: int = 0  # consecutive
+    restarts: int = 0  # total
+    last_exit: str = ""  # "exited with status 1", "killed by SIGKILL"
+    last_status: int | None = None  # shell-style status of the last exit
+    reason: str = ""  # why it is FAILED, SKIPPED or stopped
+    status_text: str = ""  # STATUS= from sd_notify
+    spawn_error: str = ""  # a forked child reported exec failure
+    then: Then = Then.DOWN
+    pending_failure: str = ""
+    killed: bool = False  # SIGKILLed at its stop timeout in this stop
+    retry_at: float | None = None  # BACKOFF deadline
+
+    @property
+    def name(self) -> str:
+        return self.unit.name
+
+    @property
+    def down(self) -> bool:
+        """No process of this unit is alive and it is not stopping."""
+        return self.pid is None and not self.leftovers and self.state != State.STOPPING
+
+
+def describe_status(status: int) -> tuple[str, int]:
+    """Return ('exited with status N' or 'killed by SIGX', shell status)."""
+    if os.WIFSIGNALED(status):
+        from pidone.sysdeps import signal_name
+
+        signum = os.WTERMSIG(status)
+        return f"killed by {signal_name(signum)}", 128 + signum
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+    return f"exited with status {code}", code
+
+
+class Machine:
+    """The units' states and the rules that move them."""
+
+    def __init__(self, units: dict[str, Unit], blocked: dict[str, str] | None = None):
+        """`blocked` maps units that must never start (a cycle, a missing
+        `requires`) to the reason; they are SKIPPED from the start."""
+        self.records: dict[str, UnitRecord] = {name: UnitRecord(unit) for name, unit in units.items()}
+        self._dependents: dict[str, set[str]] = {name: set() for name in units}
+        self._required_by: dict[str, set[str]] = {name: set() for name in units}
+        for name, unit in units.items():
+            for target in unit.ordering:
+                if target in self._dependents:
+                    self._dependents[target].add(name)
+            for target in unit.dependencies.requires:
+                if target in self._required_by:
+                    self._required_by[target].add(name)
+        self._blocked = dict(blocked or {})
+        for name, reason in self._blocked.items():
+            if name in self.records:
+                self.records[name].state = State.SKIPPED
+                self.records[name].reason = reason
+        self.shutting_down = False
+        self._all_stopped_sent = False
+        self._killed_any = False
+        self._exit_sent = False
+        self._actions: list[object] = []
+        self._now = 0.0
+
+    # -- the one entry point -----------------------------------------------
+
+    def handle(self, event: object, now: float) -> list[object]:
+        """Apply `event` at time `now`; return the actions to carry out."""
+        self._now = now
+        self._actions = []
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is None:
+            raise TypeError(f"the machine has no rule for {type(event).__name__}")
+        handler(event)
+        if self.shutting_down:
+            self._check_all_stopped()
+        return self._actions
+
+    # -- requests ------------------------------------------------------------
+
+    def _on_StartAll(self, event: ev.StartAll) -> None:
+        for name in self.records:
+            self._want_up(name, explicit=False)
+        for name in self.records:
+            self._check_start(name)
+
+    def _on_StartUnit(self, event: ev.StartUnit) -> None:
+        pulled = self._want_up(event.name, explicit=True)
+        for name in pulled:
+            self._check_start(name)
+
+    def _on_StopUnit(self, event: ev.StopUnit) -> None:
+        for name in self._closure(event.name, self._required_by):
+            self._want_down(name, reason="stopped" if name == event.name else f"stopped with {event.name}")
+        for name in self._closure(event.name, self._required_by):
+            self._check_stop(name)
+
+    def _on_RestartUnit(self, event: ev.RestartUnit) -> None:
+        rec = self.records[event.name]
+        if rec.name in self._blocked:
+            self._log(rec, f"cannot restart: {self._blocked[rec.name]}")
+            return
+        if rec.down:
+            self._on_StartUnit(ev.StartUnit(event.name))
+            return
+        rec.desired = Desired.UP
+        rec.failures = 0
+        if rec.state != State.STOPPING:
+            self._begin_stop(rec, Then.SPAWN)
+        else:
+            rec.then = Then.SPAWN
+
+    def _on_Shutdown(self, event: ev.Shutdown) -> None:
+        self.shutting_down = True
+        for name in self.records:
+            self._want_down(name, reason="")
+        for name in self.records:
+            self._check_stop(name)
+
+    # -- process facts -------------------------------------------------------
+
+    def _on_Spawned(self, event: ev.Spawned) -> None:
+        rec = self.records[event.name]
+        rec.pid = event.pid
+        rec.started_at = self._now
+        self._log(rec, f"started (pid {event.pid})")
+        if event.confirmed:
+            self._on_exec(rec)
+
+    def _on_ExecConfirmed(self, event: ev.ExecConfirmed) -> None:
+        rec = self.records[event.name]
+        if rec.pid == event.pid and rec.state == State.STARTING:
+            self._on_exec(rec)
+
+    def _on_SpawnFailed(self, event: ev.SpawnFailed) -> None:
+        rec = self.records[event.name]
+        if event.pid is not None:
+            # The forked child will exit; that exit is the failure.
+            rec.spawn_error = event.message
+            return
+        if rec.state == State.STARTING:
+            self._log(rec, event.message)
+            self._failure(rec, event.message, status=None)
+
+    def _on_MainExited(self, event: ev.MainExited) -> None:
+        rec = self.records[event.name]
+        rec.leftovers |= set(event.leftovers)
+        if event.pid != rec.pid:
+            return  # an earlier run's process, or a MAINPID hand-over
+        rec.pid = None
+        description, shell_status = describe_status(event.status)
+        rec.last_exit = description
+        rec.last_status = shell_status
+        if rec.state == State.STOPPING:
+            self._log(rec, f"main process {description}")
+            self._maybe_stopped(rec)
+            return
+        if rec.state not in (State.STARTING, State.RUNNING):
+            return
+        spawn_error, rec.spawn_error = rec.spawn_error, ""
+        if spawn_error:
+            self._log(rec, spawn_error)
+            self._failure(rec, spawn_error, status=shell_status)
+            return
+        success = os.WIFEXITED(event.status) and os.WEXITSTATUS(event.status) == 0
+        if rec.leftovers:
+            self._log(rec, f"{description}, leaving {len(rec.leftovers)} process(es) behind: {sorted(rec.leftovers)}")
+        else:
+            self._log(rec, description)
+        self._stop_watching(rec)
+        if success and rec.unit.type == UnitType.ONESHOT and rec.state == State.STARTING:
+            rec.failures = 0
+            self._set_state(rec, State.EXITED)
+            self._settled(rec)
+            self._success_end(rec)
+            return
+        if success:
+            if rec.unit.restart.policy == RestartPolicy.ALWAYS and rec.desired == Desired.UP:
+                rec.failures = 0
+                self._schedule_restart(rec, rec.unit.restart.delay, "exited")
+                return
+            self._set_state(rec, State.EXITED)
+            self._settled(rec)
+            self._success_end(rec)
+            return
+        self._failure(rec, description, status=shell_status)
+
+    def _on_LeftoverExited(self, event: ev.LeftoverExited) -> None:
+        rec = self.records[event.name]
+        rec.leftovers.discard(event.pid)
+        if rec.state == State.STOPPING:
+            self._maybe_stopped(rec)
+        elif rec.down and self.shutting_down:
+            self._became_down(rec)
+
+    def _on_ReadyPassed(self, event: ev.ReadyPassed) -> None:
+        rec = self.records[event.name]
+        if rec.state == State.STARTING and rec.pid is not None:
+            self._become_ready(rec)
+
+    def _on_Notified(self, event: ev.Notified) -> None:
+        rec = self.records[event.name]
+        for key, value in event.fields:
+            if key == "READY" and value == "1":
+                if rec.state == State.STARTING and rec.unit.type == UnitType.NOTIFY and rec.pid is not None:
+                    self._become_ready(rec)
+            elif key == "STATUS":
+                rec.status_text = value
+            elif key == "STOPPING" and value == "1":
+                self._log(rec, "says it is stopping")
+            elif key == "MAINPID" and value.isdigit() and rec.pid is not None:
+                rec.pid = int(value)
+
+    def _on_HealthFailed(self, event: ev.HealthFailed) -> None:
+        rec = self.records[event.name]
+        if rec.state == State.RUNNING:
+            self._log(rec, f"health check failed: {event.detail}")
+            self._failure(rec, f"health check failed: {event.detail}", status=None)
+
+    def _on_TimerFired(self, event: ev.TimerFired) -> None:
+        rec = self.records[event.name]
+        if event.kind == TimerKind.READY and rec.state == State.STARTING:
+            reason = f"not ready within {rec.unit.ready.timeout:g}s"
+            self._log(rec, reason)
+            self._failure(rec, reason, status=None)
+        elif event.kind == TimerKind.STOP and rec.state == State.STOPPING:
+            if not rec.killed:
+                rec.killed = True
+                self._killed_any = True
+                self._log(rec, f"did not stop within {rec.unit.stop.timeout:g}s: sending SIGKILL")
+                self._actions.append(ev.KillUnit(rec.name))
+                self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + KILL_WAIT))
+            else:
+                self._log(rec, f"processes {sorted(self._alive(rec))} survived SIGKILL for {KILL_WAIT:g}s; giving up on them")
+                rec.pid = None
+                rec.leftovers.clear()
+                self._stop_finished(rec)
+        elif event.kind == TimerKind.RESTART and rec.state == State.BACKOFF:
+            rec.retry_at = None
+            if rec.desired != Desired.UP:
+                self._set_state(rec, State.INACTIVE)
+                return
+            rec.restarts += 1
+            if rec.leftovers:
+                self._begin_stop(rec, Then.SPAWN)
+            else:
+                self._set_state(rec, State.WAITING)
+                self._check_start(rec.name)
+
+    # -- starting -----------------------------------------------------------
+
+    def _want_up(self, name: str, *, explicit: bool) -> list[str]:
+        """Mark `name` and what it requires or wants as wanted up; return
+        the units whose start should be checked."""
+        touched = []
+        for member in self._closure_down(name):
+            rec = self.records[member]
+            if member in self._blocked:
+                continue
+            rec.desired = Desired.UP
+            restartable = rec.state in (State.INACTIVE, State.FAILED, State.SKIPPED)
+            if member == name and explicit and rec.state == State.EXITED:
+                restartable = True  # starting a finished oneshot runs it again
+            if restartable:
+                if rec.state in FOR_GOOD:
+                    rec.failures = 0
+                rec.reason = ""
+                self._set_state(rec, State.WAITING)
+            touched.append(member)
+        return touched
+
+    def _closure_down(self, name: str) -> list[str]:
+        """`name` and, transitively, what it requires or wants."""
+        seen, order, todo = {name}, [], [name]
+        while todo:
+            current = todo.pop()
+            order.append(current)
+            deps = self.records[current].unit.dependencies
+            for target in (*deps.requires, *deps.wants):
+                if target in self.records and target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return order
+
+    def _check_start(self, name: str) -> None:
+        """Start `name` if it is WAITING and what it is ordered after has
+        settled; skip it if a `requires` failed for good."""
+        rec = self.records.get(name)
+        if rec is None or rec.state != State.WAITING or rec.desired != Desired.UP:
+            return
+        unit = rec.unit
+        for target in unit.dependencies.requires:
+            dep = self.records.get(target)
+            if dep is None:
+                continue  # the graph check made this a blocked unit already
+            if dep.state in FOR_GOOD:
+                self._skip(rec, f"requires {target}, which {'failed' if dep.state == State.FAILED else 'was skipped'}")
+                return
+            if dep.state not in REQUIRE_OK:
+                return
+        for target in unit.ordering:
+            dep = self.records.get(target)
+            if dep is None or dep.desired != Desired.UP:
+                continue
+            if dep.state not in SETTLED_SOFT:
+                return
+        self._spawn(rec)
+
+    def _spawn(self, rec: UnitRecord) -> None:
+        rec.spawn_error = ""
+        rec.status_text = ""
+        rec.ready_at = None
+        self._set_state(rec, State.STARTING)
+        self._actions.append(ev.Spawn(rec.name))
+
+    def _on_exec(self, rec: UnitRecord) -> None:
+        """The main process runs the unit's command: arm readiness."""
+        unit = rec.unit
+        if unit.ready.timeout > 0 and not (unit.type == UnitType.SIMPLE and unit.ready.probe is None):
+            self._actions.append(ev.SetTimer(rec.name, TimerKind.READY, self._now + unit.ready.timeout))
+        if unit.type == UnitType.SIMPLE:
+            if unit.ready.probe is None:
+                self._become_ready(rec)
+            else:
+                self._actions.append(ev.WatchReady(rec.name))
+
+    def _become_ready(self, rec: UnitRecord) -> None:
+        self._actions.append(ev.ClearTimer(rec.name, TimerKind.READY))
+        if rec.unit.ready.probe is not None:
+            self._actions.append(ev.UnwatchReady(rec.name))
+        rec.ready_at = self._now
+        self._set_state(rec, State.RUNNING)
+        if rec.unit.type != UnitType.SIMPLE or rec.unit.ready.probe is not None:
+            self._log(rec, "ready")
+        if rec.unit.health.probe is not None:
+            self._actions.append(ev.WatchHealth(rec.name))
+        self._settled(rec)
+
+    def _settled(self, rec: UnitRecord) -> None:
+        """`rec` reached a settled state: its dependents may start now."""
+        for dependent in sorted(self._dependents.get(rec.name, ())):
+            self._check_start(dependent)
+
+    def _skip(self, rec: UnitRecord, reason: str) -> None:
+        rec.reason = reason
+        self._set_state(rec, State.SKIPPED)
+        self._log(rec, f"skipped: {reason}")
+        self._settled(rec)
+
+    # -- failing and restarting ----------------------------------------------
+
+    def _failure(self, rec: UnitRecord, reason: str, status: int | None) -> None:
+        """One attempt failed. Stop what is still alive first, then apply
+        the restart policy."""
+        self._stop_watching(rec)
+        if rec.pid is not None:
+            rec.pending_failure = reason
+            self._begin_stop(rec, Then.FAIL)
+            return
+        self._after_failure(rec, reason, status)
+
+    def _after_failure(self, rec: UnitRecord, reason: str, status: int | None) -> None:
+        restart = rec.unit.restart
+        if rec.started_at is not None and self._now - rec.started_at >= restart.reset_after:
+            rec.failures = 0  # it ran long enough: this is a fresh failure
+        rec.failures += 1
+        if status is not None:
+            rec.last_status = status
+        retry = restart.policy != RestartPolicy.NO and rec.desired == Desired.UP and not self.shutting_down
+        if retry and restart.max_retries and rec.failures > restart.max_retries:
+            retry = False
+            reason = f"{reason}; gave up after {restart.max_retries} restarts"
+        if retry:
+            delay = min(restart.max_delay, restart.delay * (2 ** (rec.failures - 1)))
+            self._schedule_restart(rec, delay, reason)
+            return
+        rec.reason = reason
+        self._set_state(rec, State.FAILED)
+        self._log(rec, f"failed: {reason}")
+        self._settled(rec)
+        self._stop_requirers(rec)
+        if rec.unit.service.critical:
+            self._request_exit(rec, rec.last_status if rec.last_status else 1, f"critical unit {rec.name} failed: {reason}")
+
+    def _schedule_restart(self, rec: UnitRecord, delay: float, reason: str) -> None:
+        rec.retry_at = self._now + delay
+        self._set_state(rec, State.BACKOFF)
+        limit = rec.unit.restart.max_retries
+        count = f" (failure {rec.failures} of {limit + 1})" if limit and rec.failures else ""
+        self._log(rec, f"{reason}; restarting in {delay:g}s{count}")
+        self._actions.append(ev.SetTimer(rec.name, TimerKind.RESTART, rec.retry_at))
+        self._settled(rec)  # wants/after dependents need not wait for it
+
+    def _stop_requirers(self, rec: UnitRecord) -> None:
+        """`rec` failed for good: what requires it cannot run without it."""
+        for dependent in sorted(self._required_by.get(rec.name, ())):
+            dep = self.records[dependent]
+            if dep.state == State.WAITING:
+                self._check_start(dependent)  # becomes SKIPPED
+            elif dep.desired == Desired.UP and not dep.down:
+                self._want_down(dependent, reason=f"requires {rec.name}, which failed")
+                self._check_stop(dependent)
+
+    def _success_end(self, rec: UnitRecord) -> None:
+        if rec.unit.service.critical:
+            self._request_exit(rec, 0, f"critical unit {rec.name} {rec.last_exit}")
+
+    def _request_exit(self, rec: UnitRecord, status: int, reason: str) -> None:
+        if not self._exit_sent and not self.shutting_down:
+            self._exit_sent = True
+            self._actions.append(ev.Exit(status, reason))
+
+    # -- stopping -----------------------------------------------------------
+
+    def _want_down(self, name: str, reason: str) -> None:
+        rec = self.records[name]
+        rec.desired = Desired.DOWN
+        if reason and rec.state not in FOR_GOOD:
+            rec.reason = reason
+        if rec.state == State.WAITING:
+            self._set_state(rec, State.INACTIVE)
+        elif rec.state == State.BACKOFF:
+            self._actions.append(ev.ClearTimer(name, TimerKind.RESTART))
+            rec.retry_at = None
+            self._set_state(rec, State.INACTIVE)
+            if rec.leftovers:
+                self._begin_stop(rec, Then.DOWN)
+
+    def _check_stop(self, name: str) -> None:
+        """Stop `name` if it is wanted down, still has processes, and every
+        unit ordered after it that is also going down is already down."""
+        rec = self.records[name]
+        if rec.desired != Desired.DOWN or rec.down or rec.state == State.STOPPING:
+            return
+        for dependent in self._dependents.get(name, ()):
+            dep = self.records[dependent]
+            if dep.desired == Desired.DOWN and not dep.down:
+                return
+        self._begin_stop(rec, Then.DOWN)
+
+    def _begin_stop(self, rec: UnitRecord, then: Then) -> None:
+        rec.then = then
+        rec.killed = False
+        self._stop_watching(rec)
+        if rec.pid is None and not rec.leftovers:
+            self._stop_finished(rec)
+            return
+        signum = rec.unit.stop.signal
+        from pidone.sysdeps import signal_name
+
+        self._set_state(rec, State.STOPPING)
+        self._log(rec, f"stopping ({signal_name(signum)})")
+        self._actions.append(ev.SignalUnit(rec.name, signum))
+        self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + rec.unit.stop.timeout))
+
+    def _maybe_stopped(self, rec: UnitRecord) -> None:
+        if rec.pid is None and not rec.leftovers:
+            self._actions.append(ev.ClearTimer(rec.name, TimerKind.STOP))
+            self._stop_finished(rec)
+
+    def _stop_finished(self, rec: UnitRecord) -> None:
+        then, rec.then = rec.then, Then.DOWN
+        if then == Then.FAIL:
+            reason, rec.pending_failure = rec.pending_failure, ""
+            self._after_failure(rec, reason, status=None)
+        elif then == Then.SPAWN and rec.desired == Desired.UP and not self.shutting_down:
+            self._set_state(rec, State.WAITING)
+            self._check_start(rec.name)
+        else:
+            if rec.state == State.STOPPING:
+                self._set_state(rec, State.INACTIVE)
+                self._log(rec, "stopped")
+            if rec.desired == Desired.UP and not self.shutting_down:
+                self._set_state(rec, State.WAITING)
+                self._check_start(rec.name)
+        if rec.down:
+            self._became_down(rec)
+
+    def _became_down(self, rec: UnitRecord) -> None:
+        """`rec` has no process left: what it is ordered after may stop now."""
+        for target in rec.unit.ordering:
+            if target in self.records:
+                self._check_stop(target)
+
+    def _stop_watching(self, rec: UnitRecord) -> None:
+        self._actions.append(ev.ClearTimer(rec.name, TimerKind.READY))
+        if rec.unit.ready.probe is not None:
+            self._actions.append(ev.UnwatchReady(rec.name))
+        if rec.unit.health.probe is not None:
+            self._actions.append(ev.UnwatchHealth(rec.name))
+
+    def _check_all_stopped(self) -> None:
+        if self._all_stopped_sent:
+            return
+        if all(rec.down for rec in self.records.values()):
+            self._all_stopped_sent = True
+            self._actions.append(ev.AllStopped(self._killed_any))
+
+    # -- helpers --------------------------------------------------------------
+
+    def _closure(self, name: str, edges: dict[str, set[str]]) -> list[str]:
+        seen, order, todo = {name}, [], [name]
+        while todo:
+            current = todo.pop()
+            order.append(current)
+            for nxt in edges.get(current, ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return order
+
+    def _alive(self, rec: UnitRecord) -> set[int]:
+        return ({rec.pid} if rec.pid is not None else set()) | rec.leftovers
+
+    def _set_state(self, rec: UnitRecord, state: State) -> None:
+        if rec.state != state:
+            rec.state = state
+            rec.since = self._now
+
+    def _log(self, rec: UnitRecord, text: str) -> None:
+        self._actions.append(ev.Log(f"unit {rec.name}: {text}"))

@@ -1,0 +1,382 @@
+"""Carries out the machine's actions with real system calls — spawn, signal,
+timers, probes, log pipes — and feeds what happens back to it as events.
+
+The machine decides; this module only does. Events produced while actions
+run are queued and handled in order, so the machine is never re-entered.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import time
+from collections import deque
+from typing import Callable
+
+from pidone import events as ev
+from pidone.errors import SpawnError
+from pidone.events import ChildExited, TimerKind
+from pidone.logs import LogRouter, Messages, Sink
+from pidone.loop import Loop
+from pidone.machine import Machine
+from pidone.notify import NotifySocket
+from pidone.probes import ProbeRunner
+from pidone.reaper import Reaper
+from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
+from pidone.sysdeps import System, read_stat, unit_processes
+from pidone.units import Unit
+
+# pidone's own configuration is not the services' business.
+PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
+               b"PIDONE_STOP_DELAY", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
+MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan at stop
+FDS_PER_UNIT = 4  # two log pipes, a pidfd, an exec-error pipe
+
+
+class Supervisor:
+    """Runs a set of units on `loop` under `machine`'s rules."""
+
+    def __init__(
+        self,
+        units: dict[str, Unit],
+        *,
+        blocked: dict[str, str],
+        loop: Loop,
+        reaper: Reaper,
+        system: System,
+        messages: Messages,
+        log_sink: Sink,
+        log_format: str,
+        notify_path: str | None,
+        on_exit: Callable[[int, str], None],
+        on_all_stopped: Callable[[bool], None],
+    ):
+        self.units = units
+        self.machine = Machine(units, blocked)
+        self._loop = loop
+        self._reaper = reaper
+        self._system = system
+        self._messages = messages
+        self._router = LogRouter(loop, log_sink, log_format)
+        self._probes = ProbeRunner(loop, self._start_exec_probe, self._kill_probe)
+        self._on_exit = on_exit
+        self._on_all_stopped = on_all_stopped
+        self._queue: deque[object] = deque()
+        self._busy = False
+        self._timers: dict[tuple[str, TimerKind], object] = {}
+        self._ready_watch: dict[str, object] = {}
+        self._health_watch: dict[str, object] = {}
+        self._health_failures: dict[str, int] = {}
+        self._main_pidfds: dict[str, int] = {}
+        self._leftover_pidfds: dict[int, tuple[str, int]] = {}  # pidfd -> (unit, pid)
+        self._probe_exits: dict[int, Callable[[int], None]] = {}
+        self._base_env = {k: v for k, v in os.environb.items() if k not in PRIVATE_ENV}
+        self._nofile = _raise_nofile(len(units))
+        self._notify: NotifySocket | None = None
+        if notify_path is not None:
+            self._notify = NotifySocket(notify_path, loop, self._on_notification)
+
+    # -- entry points ----------------------------------------------------------
+
+    def submit(self, event: object) -> None:
+        """Hand `event` to the machine and carry out what it decides."""
+        self._queue.append(event)
+        if self._busy:
+            return  # the running drain below will get to it
+        self._busy = True
+        try:
+            while self._queue:
+                event = self._queue.popleft()
+                try:
+                    actions = self.machine.handle(event, time.monotonic())
+                except Exception:  # noqa: BLE001 - a bad rule must not stop the rest
+                    import traceback
+
+                    self._messages.say(f"error handling {event!r}:\n{traceback.format_exc()}")
+                    continue
+                for action in actions:
+                    self._execute(action)
+        finally:
+            self._busy = False
+
+    def on_child_exit(self, exited: ChildExited) -> None:
+        """The reaper reaped a child whose owner is a tuple of ours."""
+        kind, key = exited.owner  # type: ignore[misc]
+        if kind == "main":
+            self._on_main_exit(key, exited)
+        elif kind == "probe":
+            callback = self._probe_exits.pop(exited.pid, None)
+            if callback is not None:
+                callback(exited.status)
+
+    def owns(self, owner: object) -> bool:
+        return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe")
+
+    def close(self) -> None:
+        """At exit: flush what the pipes still hold."""
+        self._router.close_all()
+
+    # -- actions -------------------------------------------------------------------
+
+    def _execute(self, action: object) -> None:
+        try:
+            handler = getattr(self, "_do_" + type(action).__name__)
+            handler(action)
+        except Exception:  # noqa: BLE001 - one failed action must not stop the rest
+            import traceback
+
+            self._messages.say(f"error carrying out {action!r}:\n{traceback.format_exc()}")
+
+    def _do_Log(self, action: ev.Log) -> None:
+        self._messages.say(action.text)
+
+    def _do_Spawn(self, action: ev.Spawn) -> None:
+        name = action.name
+        unit = self.units[name]
+        notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
+        try:
+            prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
+        except SpawnError as exc:
+            self._queue.append(ev.SpawnFailed(name, str(exc)))
+            return
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid, error_fd = spawn_unit(prepared, out_w, err_w)
+        except SpawnError as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            self._queue.append(ev.SpawnFailed(name, str(exc)))
+            return
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self._router.add(out_r, name, "stdout")
+        self._router.add(err_r, name, "stderr")
+        self._reaper.watch(pid, ("main", name))
+        pidfd = self._system.pidfd_open(pid)
+        if pidfd is not None:
+            self._main_pidfds[name] = pidfd
+        if error_fd is None:
+            self._queue.append(ev.Spawned(name, pid, confirmed=True))
+            return
+        self._queue.append(ev.Spawned(name, pid, confirmed=False))
+        self._loop.add_reader(error_fd, lambda: self._on_exec_result(name, pid, error_fd))
+
+    def _on_exec_result(self, name: str, pid: int, fd: int) -> None:
+        self._loop.remove_reader(fd)
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        os.close(fd)
+        if data:
+            self.submit(ev.SpawnFailed(name, str(read_spawn_error(data)), pid))
+        else:
+            self.submit(ev.ExecConfirmed(name, pid))
+
+    def _do_SignalUnit(self, action: ev.SignalUnit) -> None:
+        self._signal_unit(action.name, action.signum, escapees=False)
+
+    def _do_KillUnit(self, action: ev.KillUnit) -> None:
+        self._signal_unit(action.name, signal.SIGKILL, escapees=True)
+
+    def _signal_unit(self, name: str, signum: int, *, escapees: bool) -> None:
+        """Signal the unit's process group, the members of its session that
+        left the group, and its leftovers, each once; with `escapees`, also
+        whatever carries its tag or descends from any of those."""
+        rec = self.machine.records[name]
+        signalled: set[int] = set()
+        if rec.pid is not None:
+            # The main pid is not reaped yet, so its group id cannot have
+            # been recycled: the whole group gets the signal.
+            if not self._system.signal_group(rec.pid, signum):
+                self._system.send_signal(rec.pid, signum, self._main_pidfds.get(name))
+            signalled.add(rec.pid)
+        for pidfd, (unit, pid) in list(self._leftover_pidfds.items()):
+            if unit == name and pid not in signalled:
+                self._system.send_signal(pid, signum, pidfd)
+                signalled.add(pid)
+        if rec.pid is None and not escapees:
+            return
+        for pid in unit_processes(rec.pid, name, tagged=escapees):
+            if pid in signalled:
+                continue
+            stat = read_stat(pid)
+            if not escapees and stat is not None and stat[2] == rec.pid:
+                continue  # a member of the group: it already got the signal
+            self._signal_pid(pid, signum)
+
+    def _signal_pid(self, pid: int, signum: int) -> None:
+        pidfd = self._system.pidfd_open(pid)
+        if pidfd is None:
+            return
+        try:
+            self._system.send_signal(pid, signum, pidfd)
+        finally:
+            os.close(pidfd)
+
+    def _do_SetTimer(self, action: ev.SetTimer) -> None:
+        key = (action.name, action.kind)
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._timers[key] = self._loop.call_at(action.deadline, lambda: self._fire(key))
+
+    def _fire(self, key: tuple[str, TimerKind]) -> None:
+        self._timers.pop(key, None)
+        self.submit(ev.TimerFired(*key))
+
+    def _do_ClearTimer(self, action: ev.ClearTimer) -> None:
+        timer = self._timers.pop((action.name, action.kind), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _do_WatchReady(self, action: ev.WatchReady) -> None:
+        name = action.name
+        ready = self.units[name].ready
+        attempt_timeout = max(1.0, ready.interval)
+
+        def attempt() -> None:
+            self._ready_watch[name] = self._probes.run(ready.probe, attempt_timeout, on_done, name)
+
+        def on_done(passed: bool, detail: str) -> None:
+            if name not in self._ready_watch:
+                return
+            if passed:
+                del self._ready_watch[name]
+                self.submit(ev.ReadyPassed(name))
+            else:
+                self._ready_watch[name] = self._loop.call_later(ready.interval, attempt)
+
+        self._do_UnwatchReady(ev.UnwatchReady(name))
+        attempt()
+
+    def _do_UnwatchReady(self, action: ev.UnwatchReady) -> None:
+        watch = self._ready_watch.pop(action.name, None)
+        if watch is not None:
+            watch.cancel()
+
+    def _do_WatchHealth(self, action: ev.WatchHealth) -> None:
+        name = action.name
+        health = self.units[name].health
+        self._health_failures[name] = 0
+
+        def attempt() -> None:
+            self._health_watch[name] = self._probes.run(health.probe, health.timeout, on_done, name)
+
+        def on_done(passed: bool, detail: str) -> None:
+            if name not in self._health_watch:
+                return
+            failures = 0 if passed else self._health_failures.get(name, 0) + 1
+            self._health_failures[name] = failures
+            if failures >= health.retries:
+                del self._health_watch[name]
+                self.submit(ev.HealthFailed(name, f"{detail} ({failures} times in a row)"))
+                return
+            self._health_watch[name] = self._loop.call_later(health.interval, attempt)
+
+        self._do_UnwatchHealth(ev.UnwatchHealth(name))
+        self._health_watch[name] = self._loop.call_later(health.interval, attempt)
+
+    def _do_UnwatchHealth(self, action: ev.UnwatchHealth) -> None:
+        watch = self._health_watch.pop(action.name, None)
+        if watch is not None:
+            watch.cancel()
+
+    def _do_Exit(self, action: ev.Exit) -> None:
+        self._on_exit(action.status, action.reason)
+
+    def _do_AllStopped(self, action: ev.AllStopped) -> None:
+        self._on_all_stopped(action.killed_any)
+
+    # -- facts -----------------------------------------------------------------------
+
+    def _on_main_exit(self, name: str, exited: ChildExited) -> None:
+        pidfd = self._main_pidfds.pop(name, None)
+        if pidfd is not None and self.machine.records[name].pid == exited.pid:
+            os.close(pidfd)
+        elif pidfd is not None:
+            self._main_pidfds[name] = pidfd  # a MAINPID hand-over: keep the new one's
+        leftovers = unit_processes(exited.pid, name)
+        self._track_leftovers(name, leftovers)
+        self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
+
+    def _track_leftovers(self, name: str, pids: set[int]) -> None:
+        tracked = {pid for unit, pid in self._leftover_pidfds.values() if unit == name}
+        for pid in sorted(pids - tracked)[:MAX_TRACKED_LEFTOVERS]:
+            pidfd = self._system.pidfd_open(pid)
+            if pidfd is None:
+                pids.discard(pid)
+                continue
+            self._leftover_pidfds[pidfd] = (name, pid)
+            self._loop.add_reader(pidfd, lambda fd=pidfd: self._on_leftover_exit(fd))
+
+    def _on_leftover_exit(self, pidfd: int) -> None:
+        """A pidfd turns readable when its process exits, whoever reaps it."""
+        self._loop.remove_reader(pidfd)
+        name, pid = self._leftover_pidfds.pop(pidfd)
+        os.close(pidfd)
+        self.submit(ev.LeftoverExited(name, pid))
+
+    def _on_notification(self, pid: int, fields: tuple[tuple[str, str], ...]) -> None:
+        name = self._unit_of(pid)
+        if name is None:
+            return  # not a process of any unit: ignored, as the spec says
+        for key, value in fields:
+            if key == "MAINPID" and value.isdigit() and self._unit_of(int(value)) == name:
+                self._reaper.watch(int(value), ("main", name))
+        self.submit(ev.Notified(name, fields))
+
+    def _unit_of(self, pid: int) -> str | None:
+        """Which unit's process `pid` is: its main process, or a member of
+        the session the main process leads."""
+        stat = read_stat(pid)
+        sid = stat[3] if stat else None
+        for name, rec in self.machine.records.items():
+            if rec.pid is not None and (rec.pid == pid or rec.pid == sid):
+                return name
+        return None
+
+    # -- exec probes ---------------------------------------------------------------
+
+    def _start_exec_probe(self, name: str, argv: tuple[str, ...], on_exit: Callable[[int], None]) -> int:
+        """Spawn an exec probe as the unit would run: same user, groups,
+        environment and limits, its output discarded. It is not tagged with
+        PIDONE_UNIT, so it is never mistaken for a leftover of the unit.
+        Raises SpawnError (the attempt then fails with the reason)."""
+        prepared = prepare(self.units[name], self._base_env, nofile=self._nofile)
+        prepared.env.pop(b"PIDONE_UNIT", None)
+        prepared.argv = list(argv)
+        prepared.executable = find_executable(argv[0], prepared.env)
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            pid, error_fd = spawn_unit(prepared, null, null)
+        finally:
+            os.close(null)
+        if error_fd is not None:
+            os.close(error_fd)  # an exec failure shows as exit status 127
+        self._probe_exits[pid] = on_exit
+        self._reaper.watch(pid, ("probe", pid))
+        return pid
+
+    def _kill_probe(self, pid: int) -> None:
+        if pid in self._probe_exits:  # not reaped yet: the pid is still ours
+            self._probe_exits[pid] = lambda status: None
+            self._system.signal_group(pid, signal.SIGKILL)
+
+
+def _raise_nofile(unit_count: int) -> tuple[int, int] | None:
+    """Make room for every unit's pipes and pidfds. Returns the original
+    limit when it had to be raised (children get it back), else None."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = unit_count * FDS_PER_UNIT + 256
+    if soft >= needed or soft == hard:
+        return None
+    target = hard if hard == resource.RLIM_INFINITY else min(hard, max(needed * 2, soft))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return None
+    return soft, hard
