@@ -190,6 +190,16 @@ class PidOne:
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid1}/fd"))
 
+    def settled_fd_count(self, samples: int = 40) -> int:
+        """The fewest fds PID 1 held over a short window: a unit caught
+        mid-spawn holds three more for a moment (two pipes, a pidfd), which
+        is not a leak. A leak raises the minimum too."""
+        counts = []
+        for _ in range(samples):
+            counts.append(self.fd_count())
+            time.sleep(0.005)
+        return min(counts)
+
     def rss_kib(self) -> int:
         return int(proc_status(self.pid1)["VmRSS"].split()[0])
 

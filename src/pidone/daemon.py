@@ -177,6 +177,7 @@ class Init:
         runtime = prepare_runtime_dir(self.options.runtime_dir)
         self.supervisor = Supervisor(
             units,
+            units_dir=self.options.units,
             blocked=blocked,
             loop=self.loop,
             reaper=self.reaper,
@@ -248,7 +249,8 @@ class Init:
         self._shutdown(exited.shell_status, f"main command {how}")
 
     def _reload(self) -> None:
-        self.messages.say("SIGHUP: reloading units is not available yet (issue #7)")
+        if self.supervisor is not None and not self.shutting_down:
+            self.supervisor.reload()
 
     # -- stop ---------------------------------------------------------------
 

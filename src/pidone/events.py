@@ -134,6 +134,17 @@ class HealthFailed:
 
 
 @dataclass(frozen=True)
+class ApplyPlan:
+    """Reload: `units` is the new plan (broken files keep their last good
+    definition), `blocked` the units that must not start, `diff` what
+    changed against the running plan."""
+
+    units: dict
+    blocked: dict
+    diff: object  # graph.Diff
+
+
+@dataclass(frozen=True)
 class TimerFired:
     name: str
     kind: TimerKind
@@ -207,6 +218,11 @@ class Exit:
 
     status: int
     reason: str
+
+
+@dataclass(frozen=True)
+class ReloadDone:
+    """Every unit the last ApplyPlan touched has settled."""
 
 
 @dataclass(frozen=True)

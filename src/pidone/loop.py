@@ -141,13 +141,15 @@ class Loop:
             data = os.read(self._wakeup_r, 65536)
         except BlockingIOError:
             return
-        seen_chld = False
+        # Standard signals coalesce in the kernel while pending; do the same
+        # for a batch read at once (a storm of SIGHUPs is one reload, a storm
+        # of SIGCHLDs one drain). Realtime signals queue: keep every one.
+        seen: set[int] = set()
         for signum in data:
-            if signum == signal.SIGCHLD:
-                # SIGCHLD coalesces: one drain reaps every exit.
-                if seen_chld:
+            if signum < signal.SIGRTMIN:
+                if signum in seen:
                     continue
-                seen_chld = True
+                seen.add(signum)
             callback = self._signal_callbacks.get(signum)
             if callback is not None:
                 self._dispatch(lambda: callback(signum))

@@ -106,6 +106,9 @@ class UnitRecord:
     pending_failure: str = ""
     killed: bool = False  # SIGKILLed at its stop timeout in this stop
     retry_at: float | None = None  # BACKOFF deadline
+    next_unit: Unit | None = None  # reload: the definition to start with once stopped
+    restart_pending: bool = False  # reload: stopped only to start again
+    removing: bool = False  # reload: its file is gone; forgotten once down
 
     @property
     def name(self) -> str:
@@ -135,15 +138,9 @@ class Machine:
         """`blocked` maps units that must never start (a cycle, a missing
         `requires`) to the reason; they are SKIPPED from the start."""
         self.records: dict[str, UnitRecord] = {name: UnitRecord(unit) for name, unit in units.items()}
-        self._dependents: dict[str, set[str]] = {name: set() for name in units}
-        self._required_by: dict[str, set[str]] = {name: set() for name in units}
-        for name, unit in units.items():
-            for target in unit.ordering:
-                if target in self._dependents:
-                    self._dependents[target].add(name)
-            for target in unit.dependencies.requires:
-                if target in self._required_by:
-                    self._required_by[target].add(name)
+        self._dependents: dict[str, set[str]] = {}
+        self._required_by: dict[str, set[str]] = {}
+        self._rebuild_edges()
         self._blocked = dict(blocked or {})
         for name, reason in self._blocked.items():
             if name in self.records:
@@ -155,6 +152,7 @@ class Machine:
         self._exit_sent = False
         self._actions: list[object] = []
         self._now = 0.0
+        self._reload_pending: set[str] | None = None
 
     # -- the one entry point -----------------------------------------------
 
@@ -165,7 +163,12 @@ class Machine:
         handler = getattr(self, "_on_" + type(event).__name__, None)
         if handler is None:
             raise TypeError(f"the machine has no rule for {type(event).__name__}")
+        name = getattr(event, "name", None)
+        if name is not None and name not in self.records:
+            return []  # a late event about a unit a reload removed
         handler(event)
+        if self._reload_pending is not None:
+            self._check_reload_done()
         if self.shutting_down:
             self._check_all_stopped()
         return self._actions
@@ -173,7 +176,7 @@ class Machine:
     # -- requests ------------------------------------------------------------
 
     def _on_StartAll(self, event: ev.StartAll) -> None:
-        for name in self.records:
+        for name in list(self.records):
             self._want_up(name, explicit=False)
         for name in self.records:
             self._check_start(name)
@@ -206,10 +209,12 @@ class Machine:
 
     def _on_Shutdown(self, event: ev.Shutdown) -> None:
         self.shutting_down = True
-        for name in self.records:
+        self._reload_pending = None
+        for name in list(self.records):
             self._want_down(name, reason="")
-        for name in self.records:
-            self._check_stop(name)
+        for name in list(self.records):
+            if name in self.records:
+                self._check_stop(name)
 
     # -- process facts -------------------------------------------------------
 
@@ -387,6 +392,8 @@ class Machine:
             dep = self.records.get(target)
             if dep is None:
                 continue  # the graph check made this a blocked unit already
+            if dep.restart_pending:
+                return  # about to restart with a new definition: wait for that one
             if dep.state in FOR_GOOD:
                 self._skip(rec, f"requires {target}, which {'failed' if dep.state == State.FAILED else 'was skipped'}")
                 return
@@ -394,9 +401,9 @@ class Machine:
                 return
         for target in unit.ordering:
             dep = self.records.get(target)
-            if dep is None or dep.desired != Desired.UP:
+            if dep is None or (dep.desired != Desired.UP and not dep.restart_pending):
                 continue
-            if dep.state not in SETTLED_SOFT:
+            if dep.restart_pending or dep.state not in SETTLED_SOFT:
                 return
         self._spawn(rec)
 
@@ -554,6 +561,20 @@ class Machine:
 
     def _stop_finished(self, rec: UnitRecord) -> None:
         then, rec.then = rec.then, Then.DOWN
+        if rec.restart_pending and then == Then.DOWN:
+            rec.restart_pending = False
+            self._adopt_next_definition(rec)
+            if rec.state == State.STOPPING:
+                self._set_state(rec, State.INACTIVE)
+                self._log(rec, "stopped")
+            if not self.shutting_down and rec.name not in self._blocked:
+                rec.desired = Desired.UP
+                rec.failures = 0
+                self._set_state(rec, State.WAITING)
+                self._check_start(rec.name)
+            if rec.down:
+                self._became_down(rec)
+            return
         if then == Then.FAIL:
             reason, rec.pending_failure = rec.pending_failure, ""
             self._after_failure(rec, reason, status=None)
@@ -572,6 +593,8 @@ class Machine:
 
     def _became_down(self, rec: UnitRecord) -> None:
         """`rec` has no process left: what it is ordered after may stop now."""
+        if rec.removing:
+            self._forget(rec)
         for target in rec.unit.ordering:
             if target in self.records:
                 self._check_stop(target)
@@ -589,6 +612,116 @@ class Machine:
         if all(rec.down for rec in self.records.values()):
             self._all_stopped_sent = True
             self._actions.append(ev.AllStopped(self._killed_any))
+
+    # -- reload ---------------------------------------------------------------
+
+    def _on_ApplyPlan(self, event: ev.ApplyPlan) -> None:
+        """Swap in a new plan: start what was added, stop what was removed,
+        restart what changed (and what requires it, stopped first and
+        started after it), re-order what only changed its dependencies, and
+        leave every other unit alone."""
+        diff = event.diff
+        old_blocked, self._blocked = self._blocked, dict(event.blocked)
+        touched: set[str] = set()
+        for name in diff.removed:
+            rec = self.records[name]
+            rec.removing = True
+            touched.add(name)
+        for name in diff.reordered:
+            self.records[name].unit = event.units[name]
+        for name in diff.added:
+            self.records[name] = UnitRecord(event.units[name])
+            touched.add(name)
+        for name in diff.changed:
+            self.records[name].next_unit = event.units[name]
+        self._rebuild_edges()
+
+        for name in diff.removed:
+            self._want_down(name, reason="removed from the units directory")
+            if self.records[name].down:
+                self._forget(self.records[name])
+        for name in diff.added:
+            touched.update(self._want_up(name, explicit=False))
+        restart = set()
+        for name in diff.changed:
+            restart.update(self._closure(name, self._required_by))
+        for name in sorted(restart):
+            rec = self.records[name]
+            if rec.removing:
+                continue
+            touched.add(name)
+            if rec.down and rec.state != State.STOPPING:
+                self._adopt_next_definition(rec)
+                if rec.state == State.BACKOFF:
+                    self._actions.append(ev.ClearTimer(name, TimerKind.RESTART))
+                if rec.desired == Desired.UP or rec.state in (State.BACKOFF, State.FAILED):
+                    rec.desired = Desired.UP
+                    rec.failures = 0
+                    self._set_state(rec, State.WAITING)
+                continue
+            rec.restart_pending = True
+            rec.desired = Desired.DOWN
+        for name, reason in self._blocked.items():
+            rec = self.records.get(name)
+            if rec is None or rec.removing:
+                continue
+            if not rec.down:
+                rec.restart_pending = False
+                self._want_down(name, reason=reason)
+            elif rec.state != State.SKIPPED:
+                self._want_down(name, reason="")
+                rec.reason = reason
+                self._set_state(rec, State.SKIPPED)
+                self._log(rec, f"skipped: {reason}")
+        for name in set(old_blocked) - set(self._blocked):
+            if name in self.records and not self.records[name].removing:
+                touched.update(self._want_up(name, explicit=False))
+        for name in sorted(touched):
+            if name in self.records:
+                self._check_stop(name)
+        for name in sorted(touched):
+            if name in self.records:
+                self._check_start(name)
+        self._reload_pending = touched
+
+    def _adopt_next_definition(self, rec: UnitRecord) -> None:
+        if rec.next_unit is not None:
+            rec.unit, rec.next_unit = rec.next_unit, None
+
+    def _forget(self, rec: UnitRecord) -> None:
+        """A removed unit has stopped: drop it and its edges."""
+        self.records.pop(rec.name, None)
+        self._rebuild_edges()
+        self._log(rec, "removed")
+
+    def _check_reload_done(self) -> None:
+        pending = self._reload_pending
+        assert pending is not None
+        for name in list(pending):
+            rec = self.records.get(name)
+            if rec is None:
+                pending.discard(name)
+            elif rec.restart_pending or rec.removing:
+                continue
+            elif rec.state in SETTLED_SOFT or (rec.desired == Desired.DOWN and rec.down):
+                pending.discard(name)
+        if not pending:
+            self._reload_pending = None
+            self._actions.append(ev.ReloadDone())
+
+    def _rebuild_edges(self) -> None:
+        """Reverse ordering and requires edges, from each unit's definition
+        (the one it will start with, during a reload)."""
+        self._dependents = {name: set() for name in self.records}
+        self._required_by = {name: set() for name in self.records}
+        for name, rec in self.records.items():
+            unit = rec.next_unit or rec.unit
+            for target in unit.ordering:
+                if target in self._dependents:
+                    self._dependents[target].add(name)
+            for target in unit.dependencies.requires:
+                if target in self._required_by:
+                    self._required_by[target].add(name)
 
     # -- helpers --------------------------------------------------------------
 

@@ -32,6 +32,8 @@ PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"P
                b"PIDONE_STOP_DELAY", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
 MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan at stop
 FDS_PER_UNIT = 4  # two log pipes, a pidfd, an exec-error pipe
+# Reloads start at most this often; requests in between coalesce into one.
+RELOAD_MIN_INTERVAL = 0.1
 
 
 class Supervisor:
@@ -41,6 +43,7 @@ class Supervisor:
         self,
         units: dict[str, Unit],
         *,
+        units_dir: str,
         blocked: dict[str, str],
         loop: Loop,
         reaper: Reaper,
@@ -52,8 +55,17 @@ class Supervisor:
         on_exit: Callable[[int, str], None],
         on_all_stopped: Callable[[bool], None],
     ):
-        self.units = units
+        self.units = units  # the plan: what the units directory last said (last good per file)
+        self.units_dir = units_dir
+        self.file_errors: dict[str, list] = {}  # unit -> problems of its file at the last reload
         self.machine = Machine(units, blocked)
+        self._reloading = False
+        self._reload_again = False
+        self._reload_timer = None
+        self._last_reload_start = float("-inf")
+        self._reload_waiters: list[Callable[[str], None]] = []
+        self._current_waiters: list[Callable[[str], None]] = []
+        self._last_summary = ""
         self._loop = loop
         self._reaper = reaper
         self._system = system
@@ -117,6 +129,98 @@ class Supervisor:
         """At exit: flush what the pipes still hold."""
         self._router.close_all()
 
+    # -- reload ----------------------------------------------------------------------
+
+    def reload(self, on_done: Callable[[str], None] | None = None) -> None:
+        """Reload the units directory. Requests that arrive during a reload
+        are coalesced into one more, and reloads start at most every
+        RELOAD_MIN_INTERVAL seconds; `on_done(summary)` is called once a
+        reload that includes this request has finished."""
+        if on_done is not None:
+            self._reload_waiters.append(on_done)
+        self._reload_again = True
+        self._maybe_start_reload()
+
+    def _maybe_start_reload(self) -> None:
+        if self.machine.shutting_down:
+            self._reload_again = False
+            waiters, self._reload_waiters = self._reload_waiters, []
+            for waiter in waiters:
+                waiter("not reloaded: shutting down")
+            return
+        if self._reloading or self._reload_timer is not None or not self._reload_again:
+            return
+        wait = self._last_reload_start + RELOAD_MIN_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._reload_timer = self._loop.call_later(wait, self._deferred_reload)
+            return
+        self._start_reload()
+
+    def _deferred_reload(self) -> None:
+        self._reload_timer = None
+        self._maybe_start_reload()
+
+    def plan(self):
+        """Read the directory and return (plan, blocked, diff, errors,
+        warnings) without applying anything (also `reload --plan`)."""
+        from pidone import graph, loader
+
+        result = loader.load_directory(self.units_dir)
+        if self.units_dir in result.errors:
+            return None, {}, None, result.errors, result.warnings
+        plan = dict(result.units)
+        for name in result.errors:
+            if name in self.units:
+                plan[name] = self.units[name]  # a broken file keeps its last good definition
+        errors, warnings = graph.check(plan, invalid=result.errors.keys())
+        blocked = {name: "in a dependency cycle" for name in graph.cyclic_units(plan)}
+        blocked.update(graph.blocked_by_missing(plan))
+        for name in result.errors:
+            if name not in plan:
+                blocked.pop(name, None)
+        problems = dict(result.errors)
+        for problem in errors:
+            problems.setdefault("(graph)", []).append(problem)
+        return plan, blocked, graph.diff(self.units, plan), problems, [*result.warnings, *warnings]
+
+    def _start_reload(self) -> None:
+        self._reloading = True
+        self._reload_again = False
+        self._last_reload_start = time.monotonic()
+        self._current_waiters, self._reload_waiters = self._reload_waiters, []
+        plan, blocked, diff, problems, warnings = self.plan()
+        for warning in warnings:
+            self._messages.say(str(warning))
+        for problem_list in problems.values():
+            for problem in problem_list:
+                self._messages.say(str(problem))
+        if plan is None:
+            self._finish_reload("reload failed: the units directory cannot be read; nothing changed")
+            return
+        self.file_errors = {name: probs for name, probs in problems.items() if name in plan}
+        error_count = sum(len(v) for v in problems.values())
+        self._last_summary = (
+            f"+{len(diff.added)} -{len(diff.removed)} ~{len(diff.changed)} "
+            f"={len(diff.unchanged) + len(diff.reordered)}"
+            + (f", {error_count} error{'s' if error_count != 1 else ''}" if error_count else "")
+        )
+        self._messages.say(f"reloading {self.units_dir}: {self._last_summary}")
+        self.units = plan
+        self.submit(ev.ApplyPlan(plan, blocked, diff))
+
+    def _finish_reload(self, summary: str) -> None:
+        self._messages.say(f"reload done: {summary}")
+        waiters, self._current_waiters = self._current_waiters, []
+        self._reloading = False
+        for waiter in waiters:
+            try:
+                waiter(summary)
+            except Exception:  # noqa: BLE001 - a waiter's bug must not stop the reload
+                import traceback
+
+                self._messages.say(f"error in a reload waiter:\n{traceback.format_exc()}")
+        self._maybe_start_reload()
+
     # -- actions -------------------------------------------------------------------
 
     def _execute(self, action: object) -> None:
@@ -133,7 +237,7 @@ class Supervisor:
 
     def _do_Spawn(self, action: ev.Spawn) -> None:
         name = action.name
-        unit = self.units[name]
+        unit = self.machine.records[name].unit
         notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
@@ -235,7 +339,7 @@ class Supervisor:
 
     def _do_WatchReady(self, action: ev.WatchReady) -> None:
         name = action.name
-        ready = self.units[name].ready
+        ready = self.machine.records[name].unit.ready
         attempt_timeout = max(1.0, ready.interval)
 
         def attempt() -> None:
@@ -260,7 +364,7 @@ class Supervisor:
 
     def _do_WatchHealth(self, action: ev.WatchHealth) -> None:
         name = action.name
-        health = self.units[name].health
+        health = self.machine.records[name].unit.health
         self._health_failures[name] = 0
 
         def attempt() -> None:
@@ -284,6 +388,9 @@ class Supervisor:
         watch = self._health_watch.pop(action.name, None)
         if watch is not None:
             watch.cancel()
+
+    def _do_ReloadDone(self, action: ev.ReloadDone) -> None:
+        self._finish_reload(self._last_summary)
 
     def _do_Exit(self, action: ev.Exit) -> None:
         self._on_exit(action.status, action.reason)
@@ -346,7 +453,7 @@ class Supervisor:
         environment and limits, its output discarded. It is not tagged with
         PIDONE_UNIT, so it is never mistaken for a leftover of the unit.
         Raises SpawnError (the attempt then fails with the reason)."""
-        prepared = prepare(self.units[name], self._base_env, nofile=self._nofile)
+        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile)
         prepared.env.pop(b"PIDONE_UNIT", None)
         prepared.argv = list(argv)
         prepared.executable = find_executable(argv[0], prepared.env)

@@ -260,9 +260,9 @@ def _restart_leak_check(pidone, tmp_path, warmup: int, restarts: int) -> None:
             "restart": {"delay": 0, "max_retries": 0}}
     p = start(pidone, tmp_path, {"flap": unit, "canary": CANARY}, timeout=300)
     p.wait_count(r"unit flap: started", warmup, timeout=60)
-    fds, rss = p.fd_count(), p.rss_kib()
+    fds, rss = p.settled_fd_count(), p.rss_kib()
     p.wait_count(r"unit flap: started", warmup + restarts, timeout=240)
-    assert abs(p.fd_count() - fds) <= 2
+    assert abs(p.settled_fd_count() - fds) <= 2
     assert p.rss_kib() - rss <= 2048, f"RSS grew {p.rss_kib() - rss} KiB over {restarts} restarts"
     assert stop(p) == 0
 
