@@ -472,7 +472,9 @@ class Machine:
             retry = False
             reason = f"{reason}; gave up after {restart.max_retries} restarts"
         if retry:
-            delay = min(restart.max_delay, restart.delay * (2 ** (rec.failures - 1)))
+            # The exponent is capped: with max_retries = 0 failures count
+            # forever, and 2**1100 does not fit a float.
+            delay = min(restart.max_delay, restart.delay * (2 ** min(rec.failures - 1, 64)))
             self._schedule_restart(rec, delay, reason)
             return
         rec.reason = reason

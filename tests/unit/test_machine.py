@@ -179,6 +179,23 @@ def test_backoff_doubles_up_to_max_delay_then_fails():
     assert "gave up after 4 restarts" in m.records["svc"].reason
 
 
+def test_endless_retries_keep_the_delay_at_max_delay():
+    """max_retries = 0 never gives up: after thousands of failures the delay
+    is still max_delay (2**failures would overflow a float)."""
+    m = machine(crashing(delay=0.1, max_delay=30, max_retries=0))
+    boot(m)
+    now, delays = 0.0, []
+    for pid in range(1, 2001):
+        actions = crash(m, pid, now)
+        deadline = of(actions, ev.SetTimer)[0].deadline
+        delays.append(deadline - now)
+        now = deadline
+        m.handle(ev.TimerFired("svc", TimerKind.RESTART), now)
+    assert state(m, "svc") == State.STARTING
+    assert m.records["svc"].failures == 2000
+    assert delays[-1] == pytest.approx(30) and max(delays) == pytest.approx(30)
+
+
 @pytest.mark.parametrize(
     "policy, status, restarts",
     [
