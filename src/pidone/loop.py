@@ -60,10 +60,16 @@ class Loop:
 
     # -- registration -------------------------------------------------------
 
-    def on_signal(self, signum: int, callback: Callable[[int], None]) -> None:
-        """Call `callback(signum)` from the loop each time `signum` arrives."""
+    def on_signal(self, signum: int, callback: Callable[[int], None],
+                  immediate: Callable[[int, object], None] | None = None) -> None:
+        """Call `callback(signum)` from the loop each time `signum` arrives.
+
+        `immediate`, if given, is the Python-level handler: it runs as soon as
+        the interpreter sees the signal (between two bytecodes, in this
+        thread), before the loop wakes. Keep it tiny and unable to raise.
+        """
         self._signal_callbacks[signum] = callback
-        signal.signal(signum, _ignore_signal)
+        signal.signal(signum, immediate or _ignore_signal)
 
     def add_reader(self, fd: int, callback: Callback) -> None:
         self._add(fd, selectors.EVENT_READ, callback)
