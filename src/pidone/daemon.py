@@ -8,9 +8,11 @@ import math
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
+from pidone.control.client import default_runtime_dir
 from pidone.errors import StartupError
 from pidone.events import ChildExited, Shutdown, StartAll
 from pidone.logs import Messages, Sink
@@ -111,6 +113,7 @@ class Init:
         self.shutting_down = False
         self.sweeping = False
         self.supervisor: Supervisor | None = None
+        self.control = None  # the ControlServer, with units
 
     # -- start --------------------------------------------------------------
 
@@ -190,6 +193,12 @@ class Init:
             on_exit=self._shutdown,
             on_all_stopped=self._units_stopped,
         )
+        from pidone.commands import Commands, init_info
+        from pidone.control.server import ControlServer, private_directory
+
+        started = time.time()
+        commands = Commands(self.supervisor, lambda: init_info(started, self.options.units))
+        self.control = ControlServer(self.loop, private_directory(runtime), commands, self.messages.say)
 
     def _install_signal_handlers(self) -> None:
         for signum in handled_signals():
@@ -312,6 +321,8 @@ class Init:
     def _finish(self) -> int:
         """Say why we exit, hand the terminal back, flush; return the status."""
         status = self.exit_status if self.exit_status is not None else 0
+        if self.control is not None:
+            self.control.close()
         if self.supervisor is not None:
             self.supervisor.close()
         self.messages.say(f"exiting with status {status}: {self.exit_reason}")
@@ -326,14 +337,6 @@ class Init:
         except (OSError, ValueError):
             pass
         return status
-
-
-def default_runtime_dir() -> str:
-    """SPEC §1: /run/pidone as root, else $XDG_RUNTIME_DIR/pidone or /tmp/pidone-$UID."""
-    if os.geteuid() == 0:
-        return "/run/pidone"
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    return os.path.join(xdg, "pidone") if xdg else f"/tmp/pidone-{os.geteuid()}"
 
 
 def prepare_runtime_dir(path: str | None) -> str:

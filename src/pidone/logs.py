@@ -164,6 +164,31 @@ class Messages:
 
 MAX_LINE = 64 * 1024  # longer lines are split, so one line cannot hold memory
 READ_CHUNK = 64 * 1024  # one read per readiness event keeps the loop fair
+HISTORY_BYTES = 256 * 1024  # per unit, for `pidone logs` and post-mortems
+HISTORY_LINES = 5000
+
+
+class History:
+    """The last lines of one unit, bounded in lines and in bytes."""
+
+    def __init__(self, max_bytes: int = HISTORY_BYTES, max_lines: int = HISTORY_LINES):
+        from collections import deque
+
+        self.lines: deque[tuple[float, str, bytes]] = deque()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._max_lines = max_lines
+
+    def add(self, when: float, stream: str, line: bytes) -> None:
+        self.lines.append((when, stream, line))
+        self._bytes += len(line)
+        while self.lines and (self._bytes > self._max_bytes or len(self.lines) > self._max_lines):
+            self._bytes -= len(self.lines.popleft()[2])
+
+    def last(self, count: int) -> list[tuple[float, str, bytes]]:
+        if count <= 0:
+            return []
+        return list(self.lines)[-count:]
 
 
 class LogRouter:
@@ -177,6 +202,11 @@ class LogRouter:
         self._sink = sink
         self._json = log_format == "json"
         self._streams: dict[int, tuple[str, str, bytearray]] = {}
+        self.history: dict[str, History] = {}
+        # Followers of `pidone logs -f`: called with (unit, stream, time, line).
+        self.followers: set = set()
+        # Extra per-unit writers ([log] file): unit -> callable(bytes).
+        self.copies: dict[str, object] = {}
 
     def add(self, fd: int, unit: str, stream: str) -> None:
         """Route what `fd` (a pipe read end we own) carries, as `unit`'s `stream`."""
@@ -212,14 +242,34 @@ class LogRouter:
             out.append(rest[:MAX_LINE])
             rest = rest[MAX_LINE:]
         partial[:] = rest
-        self._sink.write(b"".join(self.format(unit, stream, line) for line in out))
+        self._emit(unit, stream, out)
 
     def _close(self, fd: int) -> None:
         unit, stream, partial = self._streams.pop(fd)
         self._loop.remove_reader(fd)
         os.close(fd)
         if partial:
-            self._sink.write(self.format(unit, stream, bytes(partial)))
+            self._emit(unit, stream, [bytes(partial)])
+
+    def _emit(self, unit: str, stream: str, lines: list[bytes]) -> None:
+        """Write lines to the log stream, the unit's history, its file copy
+        and whoever follows."""
+        if not lines:
+            return
+        now = time.time()
+        formatted = b"".join(self.format(unit, stream, line, now) for line in lines)
+        self._sink.write(formatted)
+        history = self.history.get(unit)
+        if history is None:
+            history = self.history[unit] = History()
+        for line in lines:
+            history.add(now, stream, line)
+        copy = self.copies.get(unit)
+        if copy is not None:
+            copy(formatted)
+        for follower in list(self.followers):
+            for line in lines:
+                follower(unit, stream, now, line)
 
     @staticmethod
     def _chunks(line: bytes) -> list[bytes]:
@@ -227,10 +277,11 @@ class LogRouter:
             return [line]
         return [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
 
-    def format(self, unit: str, stream: str, line: bytes) -> bytes:
+    def format(self, unit: str, stream: str, line: bytes, when: float | None = None) -> bytes:
         if self._json:
             import orjson
 
-            record = {"time": time.time(), "unit": unit, "stream": stream, "message": line.decode("utf-8", "replace")}
+            record = {"time": when or time.time(), "unit": unit, "stream": stream,
+                      "message": line.decode("utf-8", "replace")}
             return orjson.dumps(record) + b"\n"
         return unit.encode() + b" | " + line + b"\n"

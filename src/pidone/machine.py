@@ -153,6 +153,8 @@ class Machine:
         self._actions: list[object] = []
         self._now = 0.0
         self._reload_pending: set[str] | None = None
+        # (unit, old state, new state) since the supervisor last took them.
+        self.changes: list[tuple[str, State, State]] = []
 
     # -- the one entry point -----------------------------------------------
 
@@ -743,6 +745,7 @@ class Machine:
 
     def _set_state(self, rec: UnitRecord, state: State) -> None:
         if rec.state != state:
+            self.changes.append((rec.name, rec.state, state))
             rec.state = state
             rec.since = self._now
 

@@ -49,9 +49,15 @@ class NotifySocket:
         self._sock = sock
         loop.add_reader(sock.fileno(), self._on_readable)
 
-    def close(self) -> None:
+    def close(self, *, unlink: bool = True) -> None:
+        """Stop receiving; on a final exit also remove the socket file."""
         self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
+        if unlink:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
 
     def _on_readable(self) -> None:
         # Drain a bounded number per wake-up so a flood cannot starve the loop.

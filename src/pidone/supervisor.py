@@ -24,7 +24,7 @@ from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
 from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
-from pidone.sysdeps import System, read_stat, unit_processes
+from pidone.sysdeps import System, process_usage, read_stat, unit_processes
 from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
@@ -34,6 +34,8 @@ MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan 
 FDS_PER_UNIT = 4  # two log pipes, a pidfd, an exec-error pipe
 # Reloads start at most this often; requests in between coalesce into one.
 RELOAD_MIN_INTERVAL = 0.1
+EVENT_HISTORY = 1000  # state changes kept for `pidone events`
+POST_MORTEM_LINES = 10  # a failed unit's last lines, printed with its failure
 
 
 class Supervisor:
@@ -66,6 +68,11 @@ class Supervisor:
         self._reload_waiters: list[Callable[[str], None]] = []
         self._current_waiters: list[Callable[[str], None]] = []
         self._last_summary = ""
+        self.events: deque[dict] = deque(maxlen=EVENT_HISTORY)
+        self.event_followers: set[Callable[[dict], None]] = set()
+        # (predicate over the machine, callback) for `start --wait` and co.
+        self._waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
+        self.started_at = time.time()
         self._loop = loop
         self._reaper = reaper
         self._system = system
@@ -109,8 +116,106 @@ class Supervisor:
                     continue
                 for action in actions:
                     self._execute(action)
+                if self.machine.changes:
+                    self._publish_changes()
         finally:
             self._busy = False
+        if self._waiters:
+            self._check_waiters()
+
+    def wait_until(self, predicate: Callable[[], bool], callback: Callable[[], None]) -> None:
+        """Call `callback` once `predicate()` holds (checked after each event)."""
+        if predicate():
+            callback()
+        else:
+            self._waiters.append((predicate, callback))
+
+    def _check_waiters(self) -> None:
+        waiting = []
+        for predicate, callback in self._waiters:
+            if predicate():
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - one client's bug must not stop the others
+                    import traceback
+
+                    self._messages.say(f"error answering a waiting client:\n{traceback.format_exc()}")
+            else:
+                waiting.append((predicate, callback))
+        self._waiters = waiting
+
+    def _publish_changes(self) -> None:
+        changes, self.machine.changes = self.machine.changes, []
+        now = time.time()
+        for name, old, new in changes:
+            rec = self.machine.records.get(name)
+            explain = new.value in ("failed", "skipped", "inactive", "backoff")
+            event = {"time": now, "unit": name, "from": old.value, "to": new.value,
+                     "pid": rec.pid if rec else None,
+                     "reason": ((rec.reason or rec.last_exit) if rec and explain else None)}
+            self.events.append(event)
+            for follower in list(self.event_followers):
+                follower(event)
+            if new.value == "failed":
+                self._post_mortem(name)
+
+    def _post_mortem(self, name: str) -> None:
+        """A unit failed for good: show its last lines with the failure."""
+        history = self._router.history.get(name)
+        lines = history.last(POST_MORTEM_LINES) if history else []
+        if not lines:
+            return
+        self._messages.say(f"unit {name}: its last {len(lines)} line(s) before it failed:")
+        for _, stream, line in lines:
+            self._messages.say(f"  {name} [{stream}] | {line.decode('utf-8', 'replace')}")
+
+    def status(self, names: list[str] | None = None) -> list[dict]:
+        """A snapshot of every unit (or those named), in name order."""
+        now = time.monotonic()
+        wall = time.time()
+        out = []
+        for name in sorted(names or self.machine.records):
+            rec = self.machine.records.get(name)
+            if rec is None:
+                continue
+            running = rec.pid is not None
+            usage = process_usage(rec.pid) if running else None
+            out.append({
+                "unit": name,
+                "state": rec.state.value,
+                "desired": rec.desired.value,
+                "pid": rec.pid,
+                "since": wall - (now - rec.since) if rec.since else None,
+                "uptime": now - rec.started_at if running and rec.started_at is not None else None,
+                "ready": rec.state.value in ("running", "exited"),
+                "restarts": rec.restarts,
+                "failures": rec.failures,
+                "last_exit": rec.last_exit or None,
+                "reason": rec.reason or None,
+                "status_text": rec.status_text or None,
+                "orphans": sorted(rec.leftovers),
+                "retry_in": max(0.0, rec.retry_at - now) if rec.retry_at is not None else None,
+                "errors": [str(p) for p in self.file_errors.get(name, [])],
+                "memory_bytes": usage[0] if usage else None,
+                "cpu_seconds": usage[1] if usage else None,
+                "description": rec.unit.description,
+                "type": rec.unit.type.value,
+            })
+        return out
+
+    def signal_main(self, name: str) -> int | None:
+        """Send the unit's reload_signal to its main process; return the
+        signal, or None when it has no main process."""
+        rec = self.machine.records[name]
+        if rec.pid is None:
+            return None
+        signum = rec.unit.stop.reload_signal
+        self._system.send_signal(rec.pid, signum, self._main_pidfds.get(name))
+        return signum
+
+    @property
+    def router(self) -> LogRouter:
+        return self._router
 
     def on_child_exit(self, exited: ChildExited) -> None:
         """The reaper reaped a child whose owner is a tuple of ours."""
@@ -126,8 +231,10 @@ class Supervisor:
         return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe")
 
     def close(self) -> None:
-        """At exit: flush what the pipes still hold."""
+        """At exit: flush what the pipes still hold, remove the notify socket."""
         self._router.close_all()
+        if self._notify is not None:
+            self._notify.close()
 
     # -- reload ----------------------------------------------------------------------
 

@@ -257,3 +257,19 @@ def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: 
                 found.add(child)
                 todo.append(child)
     return found
+
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_usage(pid: int) -> tuple[int, float] | None:
+    """(resident bytes, CPU seconds so far) of `pid` from /proc, or None."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            rss = int(f.read().split()[1]) * PAGE_SIZE
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return rss, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None

@@ -23,9 +23,15 @@ options (each also an environment variable; the flag wins):
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
   --version              print the version and exit
 
-subcommands:
-  check [DIR]            validate unit files and print the start batches
-  graph [DIR]            print the dependency graph as DOT
+subcommands (each takes --help and --json):
+  status [UNIT...]             state, pid, uptime, restarts, memory, CPU
+  start|stop|restart UNIT...   record the wanted state (--wait for the outcome)
+  reload [UNIT] [--plan]       reload the directory, or signal one unit
+  logs UNIT... [-n N] [-f]     recent output of units, interleaved
+  events [-f]                  state changes as JSON lines
+  reexec                       re-execute PID 1 in place, keeping every service
+  check [DIR]                  validate unit files and print the start batches
+  graph [DIR]                  print the dependency graph as DOT
 """
 
 # name -> "module:function"; each function takes the remaining argv and
@@ -33,6 +39,8 @@ subcommands:
 SUBCOMMANDS: dict[str, str] = {
     "check": "pidone.cli.unitfiles:check_main",
     "graph": "pidone.cli.unitfiles:graph_main",
+    **{verb: f"pidone.cli.control:{verb}_main"
+       for verb in ("status", "start", "stop", "restart", "reload", "logs", "events", "reexec")},
 }
 
 EXIT_USAGE = 2
