@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 from pidone.control.client import default_runtime_dir
-from pidone.errors import StartupError
+from pidone.errors import PidoneError, StartupError
 from pidone.events import ChildExited, Shutdown, StartAll
 from pidone.logs import Messages, Sink
 from pidone.loop import Loop
@@ -39,6 +39,8 @@ FINAL_KILL_WAIT = 2.0
 SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 MAIN = "main command"  # the reaper owner of the main command
+SELFTEST = "selftest"  # the reaper owner of the re-exec pre-flight child
+STATE_WRITE_DELAY = 0.1  # state changes are written within this much time
 
 
 @dataclass
@@ -79,11 +81,26 @@ class Options:
 
 def run(options: Options) -> int:
     """Run the init until it is done; return pidone's exit status."""
+    from pidone import upgrade
+
+    resume = upgrade.take_resume()
     # Capture what we were given before changing anything: the main command
-    # gets exactly this back.
+    # gets exactly this back (after a re-exec, the state carries it).
     inherited = SignalState.capture()
+    inherited_fds = _open_fds() if resume else set()
     init = Init(options, inherited, SYSTEM)
+    init.resume = resume
+    init.inherited_fds = inherited_fds
     return init.main()
+
+
+def _open_fds() -> set[int]:
+    """The fds open at start-up above stdio (after a re-exec: what the old
+    process kept for us)."""
+    try:
+        return {int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2}
+    except OSError:
+        return set()
 
 
 class Init:
@@ -114,6 +131,13 @@ class Init:
         self.sweeping = False
         self.supervisor: Supervisor | None = None
         self.control = None  # the ControlServer, with units
+        self.resume: tuple[str, dict[str, int]] | None = None  # set when re-executed
+        self.inherited_fds: set[int] = set()
+        self.state_file = None  # store.StateFile, with units
+        self._state_timer = None
+        self._reexec_client = None  # the Connection waiting for a re-exec
+        self._selftest: dict | None = None  # the running pre-flight child
+        self.started_at = time.time()
 
     # -- start --------------------------------------------------------------
 
@@ -127,8 +151,11 @@ class Init:
             return EXIT_USAGE
         units: dict = {}
         blocked: dict[str, str] = {}
-        if self.units_in_use:
-            loaded = self._load_units()
+        state = self._read_resume_state() if self.resume else None
+        if state is not None:
+            units, blocked = state["_units"], state["supervisor"]["machine"].get("blocked", {})
+        elif self.units_in_use:
+            loaded = self._load_units(strict=not self.resume)
             if loaded is None:
                 return EXIT_INVALID_UNITS
             units, blocked = loaded
@@ -146,23 +173,31 @@ class Init:
                 self.messages.say(f"cannot start: {exc}")
                 self.messages.sink.flush_blocking()
                 return EXIT_STARTUP
-        if self.options.command:
-            self._start_main_command()
-        if self.supervisor is not None:
-            self.messages.say(f"starting {len(units)} unit(s) from {self.options.units}")
-            self.supervisor.submit(StartAll())
+        if self.resume:
+            self._resume(state)
+        else:
+            if self.options.command:
+                self._start_main_command()
+            if self.supervisor is not None:
+                self.messages.say(f"starting {len(units)} unit(s) from {self.options.units}")
+                self.supervisor.submit(StartAll())
+        self._checkpoint()
         self.loop.run()
         return self._finish()
 
-    def _load_units(self) -> tuple[dict, dict[str, str]] | None:
+    def _load_units(self, strict: bool = True) -> tuple[dict, dict[str, str]] | None:
         """Read and check the units directory. Returns (units, blocked) or,
-        when any file is invalid, reports every error and returns None."""
+        when any file is invalid and `strict`, reports every error and
+        returns None (not strict: the valid units, the errors reported)."""
         from pidone import graph, loader
 
         result = loader.load_directory(self.options.units)
         for warning in result.warnings:
             self.messages.say(str(warning))
-        if not result.ok:
+        if not result.ok and not strict:
+            for problem in result.problems():
+                self.messages.say(str(problem))
+        elif not result.ok:
             for problem in result.problems():
                 self.messages.say(str(problem))
             self.messages.say(f"exiting with status {EXIT_INVALID_UNITS}: invalid unit files in {self.options.units}; nothing was started")
@@ -179,6 +214,7 @@ class Init:
         from pidone.supervisor import Supervisor
 
         runtime = prepare_runtime_dir(self.options.runtime_dir)
+        fds = self.resume[1] if self.resume else {}
         self.supervisor = Supervisor(
             units,
             units_dir=self.options.units,
@@ -192,13 +228,21 @@ class Init:
             notify_path=os.path.join(runtime, "notify"),
             on_exit=self._shutdown,
             on_all_stopped=self._units_stopped,
+            notify_fd=fds.get("notify"),
         )
+        self.supervisor.on_change = self._state_changed
         from pidone.commands import Commands, init_info
         from pidone.control.server import ControlServer, private_directory
+        from pidone.store import StateFile
+        from pidone.upgrade import state_path
 
-        started = time.time()
-        commands = Commands(self.supervisor, lambda: init_info(started, self.options.units))
-        self.control = ControlServer(self.loop, private_directory(runtime), commands, self.messages.say)
+        private = private_directory(runtime)
+        commands = Commands(self.supervisor, lambda: init_info(self.started_at, self.options.units), self._reexec)
+        self.control = ControlServer(self.loop, private, commands, self.messages.say, fd=fds.get("control"))
+        try:
+            self.state_file = StateFile.create(state_path(private))
+        except PidoneError as exc:
+            raise StartupError(f"state file: {exc}") from None
 
     def _install_signal_handlers(self) -> None:
         for signum in handled_signals():
@@ -260,6 +304,8 @@ class Init:
         for exited in self.reaper.drain():
             if exited.owner == MAIN:
                 self._on_main_exit(exited)
+            elif exited.owner == SELFTEST:
+                self._selftest_done(exited)
             elif self.supervisor is not None and self.supervisor.owns(exited.owner):
                 self.supervisor.on_child_exit(exited)
         if self.sweeping and self.reaper.no_children:
@@ -280,6 +326,177 @@ class Init:
     def _reload(self) -> None:
         if self.supervisor is not None and not self.shutting_down:
             self.supervisor.reload()
+
+    # -- state and re-exec ----------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """The whole init's state, for the state file and a re-exec."""
+        from pidone import __version__
+        from pidone.sysdeps import read_start_time
+        from pidone.upgrade import STATE_SCHEMA
+
+        main = None
+        if self.main_pid is not None and self.main_exit is None:
+            main = {"pid": self.main_pid, "start_time": read_start_time(self.main_pid),
+                    "took_terminal": self.took_terminal}
+        return {
+            "schema": STATE_SCHEMA,
+            "version": __version__,
+            "written_at": time.time(),
+            "started_at": self.started_at,
+            "inherited": {"mask": sorted(self.inherited.mask), "ignored": sorted(self.inherited.ignored)},
+            "main": main,
+            "supervisor": self.supervisor.snapshot() if self.supervisor is not None else {},
+        }
+
+    def _state_changed(self) -> None:
+        """Something changed: write the state soon (batched, so a burst of
+        changes is one write; no timer at all while nothing changes)."""
+        if self._state_timer is None and self.state_file is not None:
+            self._state_timer = self.loop.call_later(STATE_WRITE_DELAY, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        self._state_timer = None
+        if self.state_file is None:
+            return
+        import orjson
+
+        try:
+            self.state_file.write(orjson.dumps(self.snapshot()))
+        except PidoneError as exc:
+            self.messages.say(f"cannot write the state file: {exc}")
+
+    def _reexec(self, conn) -> None:
+        """`pidone reexec`: pre-flight the installed code, then exec it."""
+        from pidone.control import protocol
+
+        busy = "a re-exec is already in progress" if self._selftest else ""
+        busy = busy or (self.supervisor.busy_reason() if self.supervisor else "")
+        if busy:
+            conn.reply(protocol.error("busy", f"cannot re-exec now: {busy}; try again in a moment"))
+            return
+        self._checkpoint()
+        from pidone.upgrade import SELFTEST_TIMEOUT, selftest_argv
+
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = os.posix_spawn(sys.executable, selftest_argv(self.state_file.path), dict(os.environ),
+                                 file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                               (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2)],
+                                 setsid=True, setsigmask=(),
+                                 setsigdef=[s for s in handled_signals() if s != signal.SIGKILL])
+        except OSError as exc:
+            os.close(out_r)
+            conn.reply(protocol.error("failed", f"cannot run the selftest: {exc.strerror}; nothing changed"))
+            return
+        finally:
+            os.close(out_w)
+        os.set_blocking(out_r, False)
+        output = bytearray()
+
+        def read_output() -> None:
+            try:
+                chunk = os.read(out_r, 65536)
+            except BlockingIOError:
+                return
+            if not chunk or len(output) > 65536:
+                self.loop.remove_reader(out_r)
+            output.extend(chunk[: 65536 - len(output)])
+
+        self.loop.add_reader(out_r, read_output)
+        self.reaper.watch(pid, SELFTEST)
+        timer = self.loop.call_later(SELFTEST_TIMEOUT, lambda: self.system.send_signal(pid, signal.SIGKILL))
+        self._selftest = {"pid": pid, "conn": conn, "fd": out_r, "output": output, "timer": timer}
+        conn.on_close.append(lambda: None)
+
+    def _selftest_done(self, exited: ChildExited) -> None:
+        from pidone.control import protocol
+        from pidone.upgrade import block_signals, exec_self
+
+        test, self._selftest = self._selftest, None
+        if test is None:
+            return
+        test["timer"].cancel()
+        try:
+            rest = os.read(test["fd"], 65536)
+            test["output"].extend(rest)
+        except OSError:
+            pass
+        self.loop.remove_reader(test["fd"])
+        os.close(test["fd"])
+        conn = test["conn"]
+        said = test["output"].decode("utf-8", "replace").strip()
+        if exited.exit_code != 0:
+            self.messages.say(f"re-exec refused: the selftest failed ({exited.shell_status}): {said}")
+            conn.reply(protocol.error("selftest-failed", f"the installed pidone failed its selftest; nothing changed:\n{said}"))
+            return
+        if conn.closed:
+            return
+        busy = self.supervisor.busy_reason() if self.supervisor else ""
+        if busy or self.shutting_down:
+            conn.reply(protocol.error("busy", f"cannot re-exec now: {busy or 'shutting down'}; try again"))
+            return
+        self.messages.say(f"re-executing: {said}")
+        self.messages.sink.flush_blocking(0.5)
+        previous = block_signals(handled_signals())
+        self._checkpoint()
+        keep = [*self.supervisor.inheritable_fds(), self.control.listening_fd, conn.fd]
+        fds = {"control": self.control.listening_fd, "client": conn.fd}
+        if self.supervisor._notify is not None:
+            fds["notify"] = self.supervisor._notify.fd
+        error = exec_self(keep, self.state_file.path, fds)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        self.messages.say(f"re-exec failed: {error.strerror}; carrying on as before")
+        conn.reply(protocol.error("failed", f"execv failed: {error.strerror}; nothing changed"))
+
+    def _read_resume_state(self) -> dict | None:
+        """After a re-exec: the state, or None (reported) if it cannot be
+        trusted, in which case we rebuild from /proc instead."""
+        from pidone.upgrade import load_state, rebuild_units
+
+        path = self.resume[0]
+        try:
+            state = load_state(path)
+            state["_units"] = rebuild_units(state)
+        except Exception as exc:  # noqa: BLE001 - any doubt: do not trust it
+            self.messages.say(f"re-exec: the state cannot be trusted ({exc}); recognising our processes from /proc")
+            return None
+        if state.get("_minor", 0) > 0:
+            self.messages.say("re-exec: the state was written by a newer pidone; fields it does not know are ignored")
+        inherited = state.get("inherited", {})
+        self.inherited = SignalState(frozenset(inherited.get("mask", [])), frozenset(inherited.get("ignored", [])))
+        return state
+
+    def _resume(self, state: dict | None) -> None:
+        """Carry on where the previous pidone stopped."""
+        from pidone import __version__
+        from pidone.control import protocol
+        from pidone.sysdeps import read_start_time
+
+        fds = self.resume[1]
+        if state is not None:
+            unknown = self.supervisor.restore(state["supervisor"]) if self.supervisor else []
+            if unknown:
+                self.messages.say(f"re-exec: ignoring state fields this pidone does not know: {', '.join(unknown)}")
+            main = state.get("main")
+            if main and read_start_time(main["pid"]) == main["start_time"]:
+                self.main_pid = main["pid"]
+                self.took_terminal = main.get("took_terminal", False)
+                self.main_pidfd = self.system.pidfd_open(self.main_pid)
+                self.reaper.watch(self.main_pid, MAIN)
+            self.started_at = state.get("started_at", self.started_at)
+        elif self.supervisor is not None:
+            kept = {fds.get("control"), fds.get("notify"), fds.get("client")}
+            adopted = self.supervisor.adopt_from_proc(self.inherited_fds - kept)
+            self.messages.say(f"re-exec: adopted {len(adopted)} running unit(s) from /proc: {' '.join(adopted) or '-'}")
+            self.supervisor.submit(StartAll())
+        units = len(self.supervisor.machine.records) if self.supervisor else 0
+        self.messages.say(f"re-executed as pidone {__version__}: carrying on with {units} unit(s)")
+        client = fds.get("client")
+        if client is not None and self.control is not None:
+            conn = self.control.adopt(client)
+            conn.reply(protocol.ok({"version": __version__, "pid": os.getpid(), "units": units}))
+        self._on_child_exit()  # exits that happened during the exec
 
     # -- stop ---------------------------------------------------------------
 
@@ -323,6 +540,8 @@ class Init:
         status = self.exit_status if self.exit_status is not None else 0
         if self.control is not None:
             self.control.close()
+        if self.state_file is not None:
+            self.state_file.close()
         if self.supervisor is not None:
             self.supervisor.close()
         self.messages.say(f"exiting with status {status}: {self.exit_reason}")

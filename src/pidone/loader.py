@@ -757,6 +757,21 @@ class _Builder:
 # --- back to TOML ------------------------------------------------------------
 
 
+def unit_from_dict(name: str, document: dict[str, Any], path: str) -> Unit:
+    """Return the unit `name` built from a TOML-shaped `document` (as
+    `unit_to_dict` makes it), validated like a file; raise ConfigError.
+    Used to carry definitions across a re-exec without re-reading files."""
+    problems = _Problems(path)
+    unit = None
+    try:
+        unit = _Builder(problems).unit(name, document, path)
+    except Exception as exc:  # noqa: BLE001 - a damaged state must not take pidone down
+        problems.error("", f"cannot rebuild: {type(exc).__name__}: {_printable(str(exc))[:200]}")
+    if unit is None or problems.errors:
+        raise ConfigError(problems.finish())
+    return unit
+
+
 def unit_to_dict(unit: Unit) -> dict[str, Any]:
     """Return the TOML document (for tomli-w) that loads back as `unit`, leaving out defaults."""
     service = unit.service

@@ -214,6 +214,35 @@ class LogRouter:
         self._streams[fd] = (unit, stream, bytearray())
         self._loop.add_reader(fd, lambda: self._on_readable(fd))
 
+    def drain(self, unit: str, budget: int = 1 << 20) -> None:
+        """Read what `unit`'s pipes hold right now (up to `budget` bytes), so
+        its last lines come before the news of its exit."""
+        for fd in [fd for fd, (name, _, _) in self._streams.items() if name == unit]:
+            while budget > 0 and fd in self._streams:
+                try:
+                    data = os.read(fd, READ_CHUNK)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    self._close(fd)
+                    break
+                budget -= len(data)
+                self._take(fd, data)
+                if len(data) < READ_CHUNK:
+                    break  # a short read: the pipe is empty for now
+
+    def snapshot(self) -> list[list]:
+        """[fd, unit, stream, partial line (latin-1 text)] for every open pipe."""
+        return [[fd, unit, stream, bytes(partial).decode("latin-1")] for fd, (unit, stream, partial) in self._streams.items()]
+
+    def adopt(self, fd: int, unit: str, stream: str, partial: str = "") -> None:
+        """Route an inherited pipe again (after a re-exec)."""
+        os.set_inheritable(fd, False)
+        self.add(fd, unit, stream)
+        self._streams[fd][2].extend(partial.encode("latin-1"))
+
     def close_all(self) -> None:
         """At exit: flush partial lines and close every pipe."""
         for fd in list(self._streams):
@@ -229,6 +258,10 @@ class LogRouter:
         if not data:
             self._close(fd)
             return
+        self._take(fd, data)
+
+    def _take(self, fd: int, data: bytes) -> None:
+        """Frame `data` read from `fd` into lines and emit the whole ones."""
         unit, stream, partial = self._streams[fd]
         partial += data
         if b"\n" not in data and len(partial) < MAX_LINE:

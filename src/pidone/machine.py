@@ -39,7 +39,7 @@ reverse dependency order with independent stops in parallel.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from pidone import events as ev
@@ -726,6 +726,61 @@ class Machine:
             for target in unit.dependencies.requires:
                 if target in self._required_by:
                     self._required_by[target].add(name)
+
+    # -- re-exec ----------------------------------------------------------------
+
+    def busy_reason(self) -> str:
+        """Why the state cannot be handed over right now ("" when it can):
+        half-done reloads and shutdowns are not carried across an exec."""
+        if self.shutting_down:
+            return "pidone is shutting down"
+        if self._reload_pending is not None or any(r.next_unit or r.restart_pending for r in self.records.values()):
+            return "a reload is being applied"
+        return ""
+
+    def snapshot(self) -> dict:
+        """Every record's fields as plain data (not the definitions, which
+        the caller carries), and the machine's own flags."""
+        records = {}
+        for name, rec in self.records.items():
+            data = {}
+            for item in fields(UnitRecord):
+                if item.name in ("unit", "next_unit"):
+                    continue
+                value = getattr(rec, item.name)
+                if isinstance(value, Enum):
+                    value = value.value
+                elif isinstance(value, set):
+                    value = sorted(value)
+                data[item.name] = value
+            records[name] = data
+        return {"records": records, "blocked": self._blocked, "killed_any": self._killed_any,
+                "exit_sent": self._exit_sent}
+
+    def restore(self, data: dict) -> list[str]:
+        """Put back what `snapshot` returned; return the names of fields it
+        did not know (a newer pidone's), so the caller can warn."""
+        unknown: set[str] = set()
+        kinds = {item.name: item for item in fields(UnitRecord)}
+        for name, values in data.get("records", {}).items():
+            rec = self.records.get(name)
+            if rec is None:
+                continue
+            for key, value in values.items():
+                if key not in kinds or key in ("unit", "next_unit"):
+                    unknown.add(key)
+                    continue
+                current = getattr(rec, key)
+                if isinstance(current, Enum):
+                    value = type(current)(value)
+                elif isinstance(current, set):
+                    value = set(value)
+                setattr(rec, key, value)
+        self._blocked = dict(data.get("blocked", {}))
+        self._killed_any = bool(data.get("killed_any", False))
+        self._exit_sent = bool(data.get("exit_sent", False))
+        self.changes.clear()
+        return sorted(unknown)
 
     # -- helpers --------------------------------------------------------------
 

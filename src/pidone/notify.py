@@ -31,10 +31,25 @@ def parse_notification(data: bytes) -> tuple[tuple[str, str], ...]:
 class NotifySocket:
     """Receives notifications and hands (sender pid, fields) to `on_message`."""
 
-    def __init__(self, path: str, loop: "Loop", on_message: Callable[[int, tuple[tuple[str, str], ...]], None]):
+    def __init__(self, path: str, loop: "Loop", on_message: Callable[[int, tuple[tuple[str, str], ...]], None],
+                 *, fd: int | None = None):
+        """Bind a new socket at `path`, or adopt `fd` (the same socket,
+        inherited across a re-exec: services keep their NOTIFY_SOCKET)."""
         self.path = path
         self._loop = loop
         self._on_message = on_message
+        if fd is not None:
+            sock = socket.socket(fileno=fd)
+            os.set_inheritable(fd, False)
+            sock.setblocking(False)
+        else:
+            sock = self._bind(path)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._sock = sock
+        loop.add_reader(sock.fileno(), self._on_readable)
+
+    @staticmethod
+    def _bind(path: str) -> socket.socket:
         try:
             os.unlink(path)  # a stale socket from an earlier run
         except FileNotFoundError:
@@ -45,9 +60,11 @@ class NotifySocket:
             sock.bind(path)
         finally:
             os.umask(old_umask)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        self._sock = sock
-        loop.add_reader(sock.fileno(), self._on_readable)
+        return sock
+
+    @property
+    def fd(self) -> int:
+        return self._sock.fileno()
 
     def close(self, *, unlink: bool = True) -> None:
         """Stop receiving; on a final exit also remove the socket file."""

@@ -56,6 +56,7 @@ class Supervisor:
         notify_path: str | None,
         on_exit: Callable[[int, str], None],
         on_all_stopped: Callable[[bool], None],
+        notify_fd: int | None = None,
     ):
         self.units = units  # the plan: what the units directory last said (last good per file)
         self.units_dir = units_dir
@@ -73,6 +74,8 @@ class Supervisor:
         # (predicate over the machine, callback) for `start --wait` and co.
         self._waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
         self.started_at = time.time()
+        self._exec_pending: set[str] = set()  # units whose exec is not confirmed yet
+        self.on_change: Callable[[], None] = lambda: None  # the daemon checkpoints the state
         self._loop = loop
         self._reaper = reaper
         self._system = system
@@ -92,9 +95,11 @@ class Supervisor:
         self._probe_exits: dict[int, Callable[[int], None]] = {}
         self._base_env = {k: v for k, v in os.environb.items() if k not in PRIVATE_ENV}
         self._nofile = _raise_nofile(len(units))
+        self._log_files: dict[str, object] = {}  # unit -> LogFile, for [log] file
+        self._sync_log_files()
         self._notify: NotifySocket | None = None
         if notify_path is not None:
-            self._notify = NotifySocket(notify_path, loop, self._on_notification)
+            self._notify = NotifySocket(notify_path, loop, self._on_notification, fd=notify_fd)
 
     # -- entry points ----------------------------------------------------------
 
@@ -118,6 +123,7 @@ class Supervisor:
                     self._execute(action)
                 if self.machine.changes:
                     self._publish_changes()
+                    self.on_change()
         finally:
             self._busy = False
         if self._waiters:
@@ -213,6 +219,134 @@ class Supervisor:
         self._system.send_signal(rec.pid, signum, self._main_pidfds.get(name))
         return signum
 
+    # -- re-exec ----------------------------------------------------------------------
+
+    def busy_reason(self) -> str:
+        """Why the state cannot be handed over right now ("" if it can)."""
+        if self._reloading or self._reload_timer is not None:
+            return "a reload is in progress"
+        if self._exec_pending:
+            return f"unit {sorted(self._exec_pending)[0]} is being spawned"
+        return self.machine.busy_reason()
+
+    def snapshot(self) -> dict:
+        """Everything a new pidone needs to carry on with these units."""
+        from pidone.loader import unit_to_dict
+        from pidone.sysdeps import read_start_time
+
+        records = self.machine.records
+        return {
+            "plan": {name: unit_to_dict(unit) for name, unit in self.units.items()},
+            "paths": {name: unit.path for name, unit in self.units.items()},
+            "machine": self.machine.snapshot(),
+            "main_start_times": {name: read_start_time(rec.pid) for name, rec in records.items() if rec.pid},
+            "leftovers": [[unit, pid, read_start_time(pid)] for unit, pid in self._leftover_pidfds.values()],
+            "timers": [[name, kind.value, timer.deadline] for (name, kind), timer in self._timers.items()
+                       if not timer.cancelled],
+            "streams": self._router.snapshot(),
+            "health_failures": self._health_failures,
+            "file_errors": {name: [str(p) for p in problems] for name, problems in self.file_errors.items()},
+            "notify_fd": self._notify.fd if self._notify is not None else None,
+            "reaped": [self._reaper.reaped, self._reaper.orphans_reaped],
+        }
+
+    def inheritable_fds(self) -> list[int]:
+        """The fds a re-exec must keep open: log pipes and the notify socket."""
+        fds = [fd for fd, *_ in self._router.snapshot()]
+        if self._notify is not None:
+            fds.append(self._notify.fd)
+        return fds
+
+    def restore(self, state: dict) -> list[str]:
+        """Carry on from a snapshot: the same processes, pipes and timers.
+        A process is adopted only if its start time matches the state.
+        Returns what was not understood (a newer pidone's fields)."""
+        from pidone.sysdeps import read_start_time
+
+        unknown = self.machine.restore(state.get("machine", {}))
+        starts = state.get("main_start_times", {})
+        lost = []
+        for name, rec in self.machine.records.items():
+            if rec.pid is None:
+                continue
+            if starts.get(name) is None or read_start_time(rec.pid) != starts[name]:
+                lost.append((name, rec.pid))
+                continue
+            self._reaper.watch(rec.pid, ("main", name))
+            pidfd = self._system.pidfd_open(rec.pid)
+            if pidfd is not None:
+                self._main_pidfds[name] = pidfd
+        for fd, unit, stream, partial in state.get("streams", []):
+            if unit in self.machine.records:
+                self._router.adopt(fd, unit, stream, partial)
+            else:
+                os.close(fd)
+        leftovers: dict[str, set[int]] = {}
+        for unit, pid, start in state.get("leftovers", []):
+            if unit in self.machine.records and start is not None and read_start_time(pid) == start:
+                leftovers.setdefault(unit, set()).add(pid)
+        for name, rec in self.machine.records.items():
+            rec.leftovers = self._track_leftovers(name, rec.leftovers & leftovers.get(name, set()))
+        for name, kind, deadline in state.get("timers", []):
+            if name in self.machine.records:
+                self._do_SetTimer(ev.SetTimer(name, TimerKind(kind), deadline))
+        self._health_failures.update(state.get("health_failures", {}))
+        for name, rec in self.machine.records.items():
+            if rec.state.value == "starting" and rec.unit.ready.probe is not None and rec.pid is not None:
+                self._do_WatchReady(ev.WatchReady(name))
+            elif rec.state.value == "running" and rec.unit.health.probe is not None:
+                self._do_WatchHealth(ev.WatchHealth(name))
+        reaped = state.get("reaped", [0, 0])
+        self._reaper.reaped, self._reaper.orphans_reaped = reaped[0], reaped[1]
+        for name, pid in lost:
+            self._messages.say(f"unit {name}: pid {pid} is not the process the state names; not adopting it")
+            self.submit(ev.MainExited(name, pid, 255 << 8))
+        return unknown
+
+    def adopt_from_proc(self, inherited_fds: set[int]) -> list[str]:
+        """When the state cannot be trusted: recognise our own children by
+        PIDONE_UNIT in their environment (each unit's main process leads
+        its own session) and take them back as running, with the log pipes
+        whose inodes match their stdout and stderr. Returns the adopted
+        units; they are never started a second time."""
+        from pidone.machine import Desired, State
+        from pidone.sysdeps import has_unit_tag, read_stat
+
+        me = os.getpid()
+        pipes = {}
+        for fd in inherited_fds:
+            try:
+                pipes[os.readlink(f"/proc/self/fd/{fd}")] = fd
+            except OSError:
+                pass
+        adopted = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            stat = read_stat(pid)
+            if stat is None or stat[1] != me or stat[3] != pid or stat[0] in ("Z", "X"):
+                continue
+            for name, rec in self.machine.records.items():
+                if rec.pid is None and has_unit_tag(pid, b"PIDONE_UNIT=" + name.encode()):
+                    rec.pid, rec.desired = pid, Desired.UP
+                    rec.state = State.RUNNING
+                    rec.started_at = rec.since = time.monotonic()
+                    self._reaper.watch(pid, ("main", name))
+                    pidfd = self._system.pidfd_open(pid)
+                    if pidfd is not None:
+                        self._main_pidfds[name] = pidfd
+                    for number, stream in ((1, "stdout"), (2, "stderr")):
+                        try:
+                            fd = pipes.pop(os.readlink(f"/proc/{pid}/fd/{number}"), None)
+                        except OSError:
+                            fd = None
+                        if fd is not None:
+                            self._router.adopt(fd, name, stream)
+                    adopted.append(name)
+                    break
+        return adopted
+
     @property
     def router(self) -> LogRouter:
         return self._router
@@ -233,8 +367,33 @@ class Supervisor:
     def close(self) -> None:
         """At exit: flush what the pipes still hold, remove the notify socket."""
         self._router.close_all()
+        for writer in self._log_files.values():
+            writer.close()
         if self._notify is not None:
             self._notify.close()
+
+    # -- log files -------------------------------------------------------------------
+
+    def _sync_log_files(self) -> None:
+        """One LogFile per unit with `[log] file`, matching the plan; on a
+        reload each is reopened (an external rotation, a changed path)."""
+        from pidone.logfile import LogFile
+
+        wanted = {name: unit.log for name, unit in self.units.items() if unit.log.file}
+        for name in list(self._log_files):
+            current = self._log_files[name]
+            log = wanted.get(name)
+            if log is None or (current.path, current.max_bytes, current.backups) != (log.file, log.max_bytes, log.backups):
+                current.close()
+                del self._log_files[name]
+                self._router.copies.pop(name, None)
+            else:
+                current.reopen()
+        for name, log in wanted.items():
+            if name not in self._log_files:
+                writer = LogFile(log.file, log.max_bytes, log.backups, warn=self._messages.say)
+                self._log_files[name] = writer
+                self._router.copies[name] = writer.write
 
     # -- reload ----------------------------------------------------------------------
 
@@ -313,6 +472,7 @@ class Supervisor:
         )
         self._messages.say(f"reloading {self.units_dir}: {self._last_summary}")
         self.units = plan
+        self._sync_log_files()
         self.submit(ev.ApplyPlan(plan, blocked, diff))
 
     def _finish_reload(self, summary: str) -> None:
@@ -373,10 +533,12 @@ class Supervisor:
             self._queue.append(ev.Spawned(name, pid, confirmed=True))
             return
         self._queue.append(ev.Spawned(name, pid, confirmed=False))
+        self._exec_pending.add(name)
         self._loop.add_reader(error_fd, lambda: self._on_exec_result(name, pid, error_fd))
 
     def _on_exec_result(self, name: str, pid: int, fd: int) -> None:
         self._loop.remove_reader(fd)
+        self._exec_pending.discard(name)
         try:
             data = os.read(fd, 4096)
         except OSError:
@@ -513,19 +675,26 @@ class Supervisor:
             os.close(pidfd)
         elif pidfd is not None:
             self._main_pidfds[name] = pidfd  # a MAINPID hand-over: keep the new one's
-        leftovers = unit_processes(exited.pid, name)
-        self._track_leftovers(name, leftovers)
+        self._router.drain(name)  # its last words before the news of its exit
+        leftovers = self._track_leftovers(name, unit_processes(exited.pid, name))
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 
-    def _track_leftovers(self, name: str, pids: set[int]) -> None:
+    def _track_leftovers(self, name: str, pids: set[int]) -> set[int]:
+        """Watch `pids` through pidfds; return those of them now watched
+        (one that is already gone, or past the cap, is not: it could never
+        report its exit, and would keep the unit from ever being down)."""
         tracked = {pid for unit, pid in self._leftover_pidfds.values() if unit == name}
-        for pid in sorted(pids - tracked)[:MAX_TRACKED_LEFTOVERS]:
+        watched = pids & tracked
+        for pid in sorted(pids - tracked):
+            if len(tracked) + len(watched) >= MAX_TRACKED_LEFTOVERS:
+                break
             pidfd = self._system.pidfd_open(pid)
             if pidfd is None:
-                pids.discard(pid)
                 continue
             self._leftover_pidfds[pidfd] = (name, pid)
             self._loop.add_reader(pidfd, lambda fd=pidfd: self._on_leftover_exit(fd))
+            watched.add(pid)
+        return watched
 
     def _on_leftover_exit(self, pidfd: int) -> None:
         """A pidfd turns readable when its process exits, whoever reaps it."""

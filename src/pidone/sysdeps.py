@@ -273,3 +273,14 @@ def process_usage(pid: int) -> tuple[int, float] | None:
         return rss, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     except (OSError, IndexError, ValueError):
         return None
+
+
+def read_start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (/proc/PID/stat
+    field 22): with the pid, it names one process for the life of the boot."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -370,3 +370,26 @@ def _flood(pidone, tmp_path, seconds: float) -> None:
     assert p.rss_kib() - rss < 50 * 1024
     p.kill(signal.SIGTERM)
     assert p.wait() == 0
+
+
+def test_a_log_file_gets_the_lines_rotates_and_never_follows_a_symlink(pidone, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    counter = "i=0; while :; do i=$((i+1)); echo line $i padding-padding-padding; sleep 0.01; done"
+    p = start(pidone, tmp_path, {"app": {"service": {"command": ["sh", "-c", counter]},
+                                         "log": {"file": str(log), "max_bytes": 2048, "backups": 2}}})
+    wait_for(lambda: (logs / "app.log.2").exists(), 20, "two rotations")
+    assert all(f.stat().st_size <= 2048 + 200 for f in logs.iterdir())
+    assert sorted(f.name for f in logs.iterdir()) == ["app.log", "app.log.1", "app.log.2"]
+    assert "app | line " in log.read_text()
+    # Replace the file with a symlink to something precious; reload reopens it.
+    precious = tmp_path / "precious"
+    precious.write_text("do not touch\n")
+    precious.chmod(0o600)
+    log.unlink()
+    log.symlink_to(precious)
+    cli(p, "reload")
+    p.find_line(r"log file .*app\.log: refused: it is a symlink")
+    time.sleep(0.3)  # lines keep coming: none may reach the target
+    assert precious.read_text() == "do not touch\n" and stat.S_IMODE(precious.stat().st_mode) == 0o600

@@ -30,6 +30,7 @@ subcommands (each takes --help and --json):
   logs UNIT... [-n N] [-f]     recent output of units, interleaved
   events [-f]                  state changes as JSON lines
   reexec                       re-execute PID 1 in place, keeping every service
+  selftest [--state FILE]      can the installed pidone take over? (used by reexec)
   check [DIR]                  validate unit files and print the start batches
   graph [DIR]                  print the dependency graph as DOT
 """
@@ -39,6 +40,7 @@ subcommands (each takes --help and --json):
 SUBCOMMANDS: dict[str, str] = {
     "check": "pidone.cli.unitfiles:check_main",
     "graph": "pidone.cli.unitfiles:graph_main",
+    "selftest": "pidone.upgrade:selftest_main",
     **{verb: f"pidone.cli.control:{verb}_main"
        for verb in ("status", "start", "stop", "restart", "reload", "logs", "events", "reexec")},
 }

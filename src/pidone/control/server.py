@@ -160,13 +160,22 @@ class Connection:
 class ControlServer:
     """Listens on the control socket and hands each request to `handler`."""
 
-    def __init__(self, loop: "Loop", directory: str, handler: Handler, log: Callable[[str], None]):
+    def __init__(self, loop: "Loop", directory: str, handler: Handler, log: Callable[[str], None],
+                 *, fd: int | None = None):
+        """Listen on a new socket in `directory`, or adopt `fd`: the same
+        listening socket inherited across a re-exec, whose backlog holds
+        the clients that connected during the exec."""
         self.loop = loop
         self.path = os.path.join(directory, "control.sock")
         self._handler = handler
         self._log = log
         self._connections: set[Connection] = set()
-        self._sock = _listen(self.path)
+        if fd is not None:
+            self._sock = socket.socket(fileno=fd)
+            os.set_inheritable(fd, False)
+            self._sock.setblocking(False)
+        else:
+            self._sock = _listen(self.path)
         loop.add_reader(self._sock.fileno(), self._on_accept)
 
     def close(self, *, unlink: bool = True) -> None:
@@ -183,6 +192,17 @@ class ControlServer:
 
     def forget(self, conn: Connection) -> None:
         self._connections.discard(conn)
+
+    def adopt(self, fd: int, peer: tuple[int, int, int] = (0, 0, 0)) -> Connection:
+        """Take over a client connection inherited across a re-exec (the
+        one that asked for it), to send it its answer."""
+        os.set_inheritable(fd, False)
+        sock = socket.socket(fileno=fd)
+        sock.setblocking(False)
+        conn = Connection(self, sock, peer)
+        conn._got_request = True
+        self._connections.add(conn)
+        return conn
 
     @property
     def listening_fd(self) -> int:

@@ -1,0 +1,312 @@
+"""Live upgrade as PID 1: `pidone reexec` keeps every service (same PIDs,
+same log pipes, same sockets), finishes what was half done at the original
+deadlines, credits exits that happen during the exec, runs genuinely new
+code, refuses a broken one, and never runs two instances of a unit."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from pidone_harness import ROOT, wait_for
+
+PY = sys.executable
+CANARY = {"service": {"command": [PY, "-u", "-c",
+                                  "import time\nn = 0\nwhile True:\n    n += 1\n    print('beat', n)\n    time.sleep(0.05)"]}}
+
+
+class Installed:
+    """A pidone package on PYTHONPATH that a test can swap for another
+    version between start and reexec, as `pip install` would."""
+
+    def __init__(self, tmp_path: Path):
+        self.root = tmp_path / "site"
+        self.root.mkdir()
+        self.link = self.root / "pidone"
+        self.link.symlink_to(ROOT / "src" / "pidone")
+
+    def install(self, tmp_path: Path, edit) -> None:
+        copy = tmp_path / f"copy-{random.randrange(1 << 30)}" / "pidone"
+        shutil.copytree(ROOT / "src" / "pidone", copy, ignore=shutil.ignore_patterns("__pycache__"))
+        edit(copy)
+        tmp = self.root / "pidone.new"
+        tmp.symlink_to(copy)
+        tmp.rename(self.link)
+
+    def env(self) -> dict:
+        return {**os.environ, "PYTHONPATH": str(self.root)}
+
+
+def start(pidone, tmp_path: Path, units: dict[str, dict], *, env=None, **kwargs):
+    directory = tmp_path / "units"
+    directory.mkdir(exist_ok=True)
+    for name, unit in units.items():
+        (directory / f"{name}.toml").write_text(tomli_w.dumps(unit))
+    p = pidone(["--units", str(directory), "--runtime-dir", str(tmp_path / "run")], env=env, **kwargs)
+    p.runtime = tmp_path / "run"
+    p.wait_ready()
+    wait_for((tmp_path / "run" / "private" / "control.sock").exists, 15, "the control socket")
+    return p
+
+
+def cli(p, *args: str, env=None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "pidone", *args, "--runtime-dir", str(p.runtime)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def status(p, env=None) -> dict:
+    out = cli(p, "status", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def pids(p) -> dict[str, int]:
+    return {u["unit"]: u["pid"] for u in status(p)["units"] if u["pid"]}
+
+
+def reexec(p, env=None) -> subprocess.CompletedProcess:
+    out = cli(p, "reexec", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def assert_canary_intact(p) -> None:
+    beats = [int(line.split()[-1]) for line in list(p.stdout) if line.startswith(b"canary | beat ")]
+    assert beats == list(range(1, len(beats) + 1)), "canary lines are missing"
+
+
+def sleeper(i: int = 0) -> dict:
+    return {"service": {"command": ["sleep", "600"]}}
+
+
+def test_reexec_with_a_hundred_units_keeps_every_pid_and_every_line(pidone, tmp_path):
+    units = {f"svc{i:03}": sleeper(i) for i in range(100)}
+    units["canary"] = CANARY
+    p = start(pidone, tmp_path, units, timeout=120)
+    p.wait_count(r"unit svc\d+: started", 100)
+    p.wait_count(r"^canary \| beat", 5)
+    before = pids(p)
+    fds = p.settled_fd_count()
+    reexec(p)
+    p.find_line(r"re-executed as pidone")
+    after = pids(p)
+    assert after == before
+    p.wait_count(r"^canary \| beat", max(int(l.split()[-1]) for l in p.stdout if l.startswith(b"canary | beat")) + 5)
+    assert_canary_intact(p)
+    assert abs(p.settled_fd_count() - fds) <= 2
+    assert p.count_lines(r"unit \S+: started") == 101, "nothing may be started twice"
+
+
+def test_units_mid_start_mid_stop_and_in_backoff_keep_their_deadlines(pidone, tmp_path):
+    flag = tmp_path / "ready-flag"
+    units = {
+        "canary": CANARY,
+        # Ready only once the flag exists (the test makes it after the exec).
+        "slow": {"service": {"command": ["sleep", "600"]}, "ready": {"path": str(flag), "interval": "50ms"}},
+        # Ignores SIGTERM: killed at its stop timeout, counted from the stop.
+        "stubborn": {"service": {"command": ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]},
+                     "stop": {"timeout": "3s"}},
+        # Crash-loops with a long backoff: the restart must come at the original deadline.
+        "flaky": {"service": {"command": ["sh", "-c", "echo try; exit 1"]},
+                  "restart": {"delay": "2s", "max_retries": 0}},
+    }
+    p = start(pidone, tmp_path, units)
+    p.find_line(r"unit flaky: exited with status 1; restarting in 2s")
+    backoff_seen = time.monotonic()
+    assert cli(p, "stop", "stubborn").returncode == 0
+    p.find_line(r"unit stubborn: stopping")
+    stop_sent = time.monotonic()
+    slow_pid = pids(p)["slow"]
+    reexec(p)
+    p.find_line(r"re-executed as pidone")
+    flag.touch()
+    p.find_line(r"unit slow: ready")
+    assert pids(p)["slow"] == slow_pid and p.count_lines(r"unit slow: started") == 1
+    p.find_line(r"unit stubborn: did not stop within 3s", timeout=10)
+    killed_after = time.monotonic() - stop_sent
+    assert 2.0 <= killed_after <= 4.5, f"SIGKILL {killed_after:.1f}s after the stop (timeout 3s)"
+    p.wait_count(r"unit flaky: started", 2, timeout=10)
+    restarted_after = time.monotonic() - backoff_seen
+    assert 1.0 <= restarted_after <= 3.5, f"restart {restarted_after:.1f}s after the 2s backoff began"
+    assert_canary_intact(p)
+
+
+def test_an_exit_during_the_exec_is_credited_to_its_unit(pidone, tmp_path):
+    # Exits when told, and the test tells it right before reexec: with luck
+    # inside the gap, and in any case its exit must be seen exactly once.
+    trigger = tmp_path / "die"
+    units = {"mayfly": {"service": {"command": ["sh", "-c", f"while [ ! -e {trigger} ]; do sleep 0.01; done; exit 3"]},
+                        "restart": {"policy": "no"}},
+             "canary": CANARY}
+    p = start(pidone, tmp_path, units)
+    p.find_line(r"unit mayfly: started")
+    trigger.touch()
+    reexec(p)
+    p.find_line(r"unit mayfly: failed: exited with status 3")
+    assert p.count_lines(r"unit mayfly: failed") == 1
+    assert [u for u in status(p)["units"] if u["unit"] == "mayfly"][0]["state"] == "failed"
+
+
+def test_reexec_runs_genuinely_new_code(pidone, tmp_path):
+    installed = Installed(tmp_path)
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY}, env=installed.env())
+    before = pids(p)
+    assert status(p)["pidone"]["version"] == "0.1.0"
+
+    def bump(copy: Path) -> None:
+        init = copy / "__init__.py"
+        init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.1.1-test"'))
+
+    installed.install(tmp_path, bump)
+    out = reexec(p, env=installed.env())
+    assert "0.1.1-test" in out.stdout
+    assert status(p)["pidone"]["version"] == "0.1.1-test"
+    assert pids(p) == before
+    assert_canary_intact(p)
+
+
+@pytest.mark.parametrize("breakage", ["syntax error", "import error"])
+def test_a_broken_new_version_is_refused_and_nothing_changes(pidone, tmp_path, breakage):
+    installed = Installed(tmp_path)
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY}, env=installed.env())
+    before = pids(p)
+
+    def damage(copy: Path) -> None:
+        target = copy / "supervisor.py"
+        if breakage == "syntax error":
+            target.write_text(target.read_text() + "\ndef broken(:\n")
+        else:
+            target.write_text("import pidone.no_such_module\n" + target.read_text())
+
+    installed.install(tmp_path, damage)
+    out = cli(p, "reexec", env=installed.env())
+    assert out.returncode == 1
+    assert "selftest" in out.stderr and "nothing changed" in out.stderr
+    assert p.count_lines(r"re-executed as") == 0
+    assert pids(p) == before and status(p)["pidone"]["version"] == "0.1.0"
+    assert_canary_intact(p)
+
+
+def test_a_state_the_new_process_cannot_trust_is_rebuilt_from_proc(pidone, tmp_path):
+    """The new code finds the state unusable after the exec: it must adopt
+    the running services by their PIDONE_UNIT tag, never start them again."""
+    installed = Installed(tmp_path)
+    p = start(pidone, tmp_path, {f"svc{i}": sleeper(i) for i in range(5)} | {"canary": CANARY}, env=installed.env())
+    p.wait_count(r"unit svc\d: started", 5)
+    before = pids(p)
+
+    def distrust(copy: Path) -> None:
+        upgrade = copy / "upgrade.py"
+        text = upgrade.read_text().replace(
+            'def load_state(path: str, *, expect_same_boot: bool = True) -> dict:\n',
+            'def load_state(path: str, *, expect_same_boot: bool = True) -> dict:\n'
+            '    if "selftest" not in sys.argv:\n'
+            '        from pidone.errors import StoreError\n'
+            '        raise StoreError("simulated corruption found after the exec")\n')
+        upgrade.write_text(text)
+
+    installed.install(tmp_path, distrust)
+    reexec(p, env=installed.env())
+    p.find_line(r"the state cannot be trusted \(simulated corruption")
+    p.find_line(r"adopted 6 running unit\(s\) from /proc")
+    assert pids(p) == before
+    assert p.count_lines(r"unit svc\d: started") == 5, "a running unit was started a second time"
+    n = max(int(l.split()[-1]) for l in p.stdout if l.startswith(b"canary | beat"))
+    p.wait_count(rf"^canary \| beat {n + 3}$", 1)  # its log pipe was adopted too
+
+
+@pytest.mark.parametrize("damage", ["zero-length", "truncated", "bit-flipped", "huge-claim"])
+def test_a_damaged_state_file_never_leads_to_two_instances(pidone, tmp_path, damage):
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
+    state = p.runtime / "private" / "state"
+    before = pids(p)
+    rng = random.Random(damage)
+    for _ in range(5):
+        data = bytearray(state.read_bytes())
+        if damage == "zero-length":
+            data = bytearray()
+        elif damage == "truncated":
+            data = data[: len(data) // 2]
+        elif damage == "bit-flipped":
+            for _ in range(8):
+                i = rng.randrange(len(data))
+                data[i] ^= 1 << rng.randrange(8)
+        else:
+            data[40:48] = (1 << 62).to_bytes(8, "little")  # the slot capacity
+        state.write_bytes(bytes(data))
+        out = cli(p, "reexec")
+        assert out.returncode in (0, 1), out.stderr
+        assert pids(p) == before
+    assert p.count_lines(r"unit web: started") == 1
+    assert_canary_intact(p)
+
+
+def test_concurrent_reexec_calls_each_succeed_or_are_told_busy(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
+    before = pids(p)
+    results = []
+
+    def call() -> None:
+        results.append(cli(p, "reexec"))
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert any(r.returncode == 0 for r in results)
+    for r in results:
+        assert r.returncode == 0 or "busy" in r.stderr or "already in progress" in r.stderr, r.stderr
+    assert pids(p) == before
+    assert_canary_intact(p)
+
+
+@pytest.mark.parametrize("delay_ms", [0, 20, 50, 100, 150, 200])
+def test_sigterm_right_after_reexec_is_a_clean_shutdown(pidone, tmp_path, delay_ms):
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
+    caller = subprocess.Popen([PY, "-m", "pidone", "reexec", "--runtime-dir", str(p.runtime)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.find_line(r"re-executing:")
+        time.sleep(delay_ms / 1000)  # the delay under test, not synchronisation
+        p.kill(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+    finally:
+        caller.kill()
+        caller.wait()
+    text = p.stdout_text()
+    assert "unit web: stopped" in text and "unit canary: stopped" in text
+    assert_canary_intact(p)
+
+
+def _reexec_many(pidone, tmp_path, count: int) -> None:
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY}, timeout=600)
+    before = pids(p)
+    reexec(p)
+    fds, rss = p.settled_fd_count(), p.rss_kib()
+    for _ in range(count):
+        reexec(p)
+    assert pids(p) == before
+    assert abs(p.settled_fd_count() - fds) <= 2
+    assert p.rss_kib() - rss < 4096
+    assert_canary_intact(p)
+
+
+def test_ten_reexecs_in_a_row(pidone, tmp_path):
+    _reexec_many(pidone, tmp_path, 10)
+
+
+@pytest.mark.slow
+def test_a_hundred_reexecs_in_a_row(pidone, tmp_path):
+    _reexec_many(pidone, tmp_path, 100)
