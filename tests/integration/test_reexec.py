@@ -310,3 +310,18 @@ def test_ten_reexecs_in_a_row(pidone, tmp_path):
 @pytest.mark.slow
 def test_a_hundred_reexecs_in_a_row(pidone, tmp_path):
     _reexec_many(pidone, tmp_path, 100)
+
+
+def test_status_offline_reads_the_state_file_while_pid1_is_stopped(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
+    live = pids(p)
+    wait_for(lambda: (p.runtime / "private" / "state").stat().st_size > 0, 5, "the state file")
+    os.kill(p.pid1, signal.SIGSTOP)  # PID 1 cannot answer at all now
+    try:
+        out = cli(p, "status", "--offline", "--json", timeout=10)
+    finally:
+        os.kill(p.pid1, signal.SIGCONT)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["offline"] is True
+    assert {u["unit"]: u["pid"] for u in data["units"] if u["pid"]} == live
