@@ -68,6 +68,10 @@ class Options:
             raise ValueError(f"--log-format must be 'text' or 'json', not {log_format!r}")
         options.log_format = log_format
         options.http = values.get("http") or None
+        if options.http:
+            from pidone.http import parse_address
+
+            parse_address(options.http)  # raises ValueError naming the option
         stop_delay = values.get("stop_delay")
         if stop_delay:
             try:
@@ -137,6 +141,8 @@ class Init:
         self._state_timer = None
         self._reexec_client = None  # the Connection waiting for a re-exec
         self._selftest: dict | None = None  # the running pre-flight child
+        self.http = None  # the HttpServer, with --http
+        self.draining = False  # a shutdown began: readiness fails from now on
         self.started_at = time.time()
 
     # -- start --------------------------------------------------------------
@@ -169,6 +175,13 @@ class Init:
         if self.units_in_use:
             try:
                 self._start_supervisor(units, blocked)
+            except StartupError as exc:
+                self.messages.say(f"cannot start: {exc}")
+                self.messages.sink.flush_blocking()
+                return EXIT_STARTUP
+        if self.options.http:
+            try:
+                self._start_http()
             except StartupError as exc:
                 self.messages.say(f"cannot start: {exc}")
                 self.messages.sink.flush_blocking()
@@ -244,6 +257,45 @@ class Init:
         except PidoneError as exc:
             raise StartupError(f"state file: {exc}") from None
 
+    def _start_http(self) -> None:
+        import orjson
+
+        from pidone import __version__
+        from pidone.commands import init_info
+        from pidone.http import HttpServer, metrics_text
+
+        def units() -> list[dict]:
+            return self.supervisor.status() if self.supervisor is not None else []
+
+        def healthz():
+            failed = [u["unit"] for u in units()
+                      if u["state"] == "failed" and self.supervisor.machine.records[u["unit"]].unit.service.critical]
+            if failed:
+                return 503, "text/plain", f"critical unit failed: {' '.join(failed)}\n".encode()
+            return 200, "text/plain", b"ok\n"
+
+        def readyz():
+            if self.draining:
+                return 503, "text/plain", b"shutting down\n"
+            waiting = [u["unit"] for u in units() if u["desired"] == "up" and u["state"] not in ("running", "exited")]
+            if self.main_pid is not None and self.main_exit is not None:
+                waiting.append("(main command)")
+            if waiting:
+                return 503, "text/plain", f"not ready: {' '.join(waiting)}\n".encode()
+            return 200, "text/plain", b"ready\n"
+
+        def metrics():
+            body = metrics_text(units(), self.reaper.reaped, self.reaper.orphans_reaped,
+                                self.messages.sink.dropped_lines, __version__, self.draining)
+            return 200, "text/plain; version=0.0.4; charset=utf-8", body
+
+        def status():
+            body = orjson.dumps({"pidone": init_info(self.started_at, self.options.units), "units": units()})
+            return 200, "application/json", body
+
+        routes = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics, "/status": status}
+        self.http = HttpServer(self.loop, self.options.http, routes, self.messages.say)
+
     def _install_signal_handlers(self) -> None:
         for signum in handled_signals():
             if signum == signal.SIGCHLD:
@@ -287,6 +339,8 @@ class Init:
             self._reload()
             return
         if main_running:
+            if signum in SHUTDOWN_SIGNALS:
+                self.draining = True  # readiness fails while the main command stops
             # The main command receives every forwardable signal first,
             # shutdown signals included; its exit then ends the init. The
             # handler has usually forwarded it already.
@@ -296,9 +350,10 @@ class Init:
                 self.system.send_signal(self.main_pid, signum, self.main_pidfd)
             return
         if signum in SHUTDOWN_SIGNALS:
-            if self.shutting_down:
+            if self.shutting_down or self.draining:
                 self.messages.say(f"received {signal_name(signum)}: already shutting down")
-            self._shutdown(0, f"received {signal_name(signum)}")
+                return
+            self._drain_then_shutdown(f"received {signal_name(signum)}")
 
     def _on_child_exit(self) -> None:
         for exited in self.reaper.drain():
@@ -505,6 +560,7 @@ class Init:
         if self.shutting_down:
             return
         self.shutting_down = True
+        self.draining = True
         self.exit_status = status
         self.exit_reason = reason
         if self.supervisor is not None:
@@ -512,6 +568,17 @@ class Init:
             self.supervisor.submit(Shutdown())
         else:
             self._sweep()
+
+    def _drain_then_shutdown(self, reason: str) -> None:
+        """Report not-ready at once; with --stop-delay, wait that long (so a
+        load balancer stops sending traffic) before stopping anything."""
+        self.draining = True
+        delay = self.options.stop_delay
+        if delay > 0 and self.supervisor is not None:
+            self.messages.say(f"{reason}: not ready from now on; stopping units in {delay:g}s (--stop-delay)")
+            self.loop.call_later(delay, lambda: self._shutdown(0, reason))
+        else:
+            self._shutdown(0, reason)
 
     def _units_stopped(self, killed_any: bool) -> None:
         """Every unit has stopped: sweep up whatever is left."""
@@ -538,6 +605,8 @@ class Init:
     def _finish(self) -> int:
         """Say why we exit, hand the terminal back, flush; return the status."""
         status = self.exit_status if self.exit_status is not None else 0
+        if self.http is not None:
+            self.http.close()
         if self.control is not None:
             self.control.close()
         if self.state_file is not None:
