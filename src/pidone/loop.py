@@ -120,12 +120,22 @@ class Loop:
             self._report("selector failed")
             return
         for key, mask in ready:
-            reader, writer = key.data
-            if mask & selectors.EVENT_READ and reader is not None:
-                self._dispatch(reader)
-            if mask & selectors.EVENT_WRITE and writer is not None:
-                self._dispatch(writer)
+            # An earlier callback in this batch may have closed this fd (and
+            # the number may even belong to a new registration by now): only
+            # dispatch what is still registered, as it was when it fired.
+            if mask & selectors.EVENT_READ and self._still(key, 0):
+                self._dispatch(key.data[0])
+            if mask & selectors.EVENT_WRITE and self._still(key, 1):
+                self._dispatch(key.data[1])
         self._run_due_timers()
+
+    def _still(self, key: selectors.SelectorKey, which: int) -> bool:
+        try:
+            current = self._selector.get_key(key.fd)
+        except (KeyError, ValueError):
+            return False
+        callback = key.data[which]
+        return callback is not None and current.data[which] is callback
 
     def _next_timeout(self) -> float | None:
         while self._timers and self._timers[0][2].cancelled:

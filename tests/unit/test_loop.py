@@ -115,3 +115,30 @@ def test_reader_and_writer_on_one_fd_are_independent(loop):
     assert calls == ["w", "r"]
     os.close(r)
     os.close(w)
+
+
+def test_a_callback_that_closes_another_fd_stops_its_pending_event(loop):
+    """Both pipes are readable in one batch; the first callback unregisters
+    and closes the second: the second's stale event must not fire."""
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    fired = []
+
+    def first():
+        fired.append("first")
+        os.read(r1, 10)
+        loop.remove_reader(r2)
+        loop.remove_reader(r1)
+
+    def second():
+        fired.append("second")
+
+    loop.add_reader(r1, first)
+    loop.add_reader(r2, second)
+    os.write(w1, b"x")
+    os.write(w2, b"x")
+    loop.run_once()
+    # Whichever ran first, the other may only run if still registered.
+    assert fired in (["first"], ["second", "first"])
+    for fd in (r1, w1, r2, w2):
+        os.close(fd)
