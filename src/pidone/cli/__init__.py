@@ -33,6 +33,7 @@ subcommands (each takes --help and --json):
   selftest [--state FILE]      can the installed pidone take over? (used by reexec)
   check [DIR]                  validate unit files and print the start batches
   graph [DIR]                  print the dependency graph as DOT
+  import FILE...               convert systemd/supervisord/Procfile units to TOML
 """
 
 # name -> "module:function"; each function takes the remaining argv and
@@ -41,6 +42,7 @@ SUBCOMMANDS: dict[str, str] = {
     "check": "pidone.cli.unitfiles:check_main",
     "graph": "pidone.cli.unitfiles:graph_main",
     "selftest": "pidone.upgrade:selftest_main",
+    "import": "pidone.cli.importcmd:import_main",
     **{verb: f"pidone.cli.control:{verb}_main"
        for verb in ("status", "start", "stop", "restart", "reload", "logs", "events", "reexec")},
 }
