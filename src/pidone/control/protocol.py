@@ -94,9 +94,11 @@ def parse_request(line: bytes) -> Request:
         raise ControlError("bad-request", f"{cmd}: unknown argument {sorted(unknown)[0][:40]!r}")
     args = {}
     for name, (kind, default) in spec.items():
-        value = raw_args.get(name, default)
+        value = raw_args.get(name)
+        if value is None:  # absent or null: the default
+            value = default
         if value is None:
-            if default is None and name == "units" and cmd in ("start", "stop", "restart", "logs"):
+            if name == "units":
                 raise ControlError("bad-request", f"{cmd}: name at least one unit")
             args[name] = None
             continue
