@@ -65,6 +65,11 @@ class RestartUnit:
 
 
 @dataclass(frozen=True)
+class Resumed:
+    """The state was restored after a re-exec."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Stop everything in reverse dependency order."""
 

@@ -209,6 +209,13 @@ class Machine:
         else:
             rec.then = Then.SPAWN
 
+    def _on_Resumed(self, event: ev.Resumed) -> None:
+        """After a re-exec: what was waiting for its dependencies checks
+        again (the old process may have been about to start it)."""
+        for name, rec in list(self.records.items()):
+            if rec.state == State.WAITING:
+                self._check_start(name)
+
     def _on_Shutdown(self, event: ev.Shutdown) -> None:
         self.shutting_down = True
         self._reload_pending = None
@@ -705,9 +712,13 @@ class Machine:
             rec = self.records.get(name)
             if rec is None:
                 pending.discard(name)
-            elif rec.restart_pending or rec.removing:
+            elif rec.restart_pending or rec.removing or rec.state == State.STOPPING:
                 continue
-            elif rec.state in SETTLED_SOFT or (rec.desired == Desired.DOWN and rec.down):
+            else:
+                # Applied: what it became is in motion (started, waiting
+                # for its dependencies, or ready). A reload does not wait
+                # for readiness, or a slow starter would hold every later
+                # reload and re-exec back.
                 pending.discard(name)
         if not pending:
             self._reload_pending = None

@@ -301,6 +301,7 @@ class Supervisor:
         for name, pid in lost:
             self._messages.say(f"unit {name}: pid {pid} is not the process the state names; not adopting it")
             self.submit(ev.MainExited(name, pid, 255 << 8))
+        self.submit(ev.Resumed())
         return unknown
 
     def adopt_from_proc(self, inherited_fds: set[int]) -> list[str]:
