@@ -229,27 +229,48 @@ def has_unit_tag(pid: int, tag: bytes) -> bool:
         return False
 
 
-def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: frozenset[int] = frozenset()) -> set[int]:
+ProcessTable = dict[int, tuple[str, int, int, int]]  # pid -> (state, ppid, pgid, sid)
+
+
+def process_table() -> ProcessTable:
+    """Every live process but ourselves, read from /proc once."""
+    me = os.getpid()
+    table: ProcessTable = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            stat = read_stat(int(entry))
+            if stat is not None and stat[0] not in ("Z", "X"):
+                table[int(entry)] = stat
+    return table
+
+
+def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: frozenset[int] = frozenset(),
+                   table: ProcessTable | None = None) -> set[int]:
     """Find every live process a unit started: members of its session or
     process group `sid`, processes carrying PIDONE_UNIT=name (escapees that
     called setsid; only with `tagged`, as it reads every environ), and all
-    their descendants. Reads /proc only."""
+    their descendants. Reads /proc only, or uses `table` when the caller
+    already has one (several units signalled in one batch share it)."""
     me = os.getpid()
     tag = b"PIDONE_UNIT=" + name.encode()
-    stats: dict[int, tuple[str, int, int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            pid = int(entry)
-            if pid != me and pid not in exclude:
-                stat = read_stat(pid)
-                if stat is not None and stat[0] not in ("Z", "X"):
-                    stats[pid] = stat
+    stats = process_table() if table is None else table
+    if exclude:
+        stats = {pid: stat for pid, stat in stats.items() if pid not in exclude}
     found = {pid for pid, (_, _, pgid, session) in stats.items() if sid is not None and sid in (pgid, session)}
-    if tagged:
-        found |= {pid for pid in stats if pid not in found and has_unit_tag(pid, tag)}
     children: dict[int, list[int]] = {}
     for pid, (_, ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
+    if tagged:
+        # Only our own descendants: another pidone sharing this PID
+        # namespace (host mode, shareProcessNamespace) may run a unit of the
+        # same name, and its processes carry the same tag.
+        ours, todo = set(), [me]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in ours:
+                    ours.add(child)
+                    todo.append(child)
+        found |= {pid for pid in ours if pid not in found and has_unit_tag(pid, tag)}
     todo = list(found)
     while todo:
         for child in children.get(todo.pop(), ()):

@@ -5,8 +5,10 @@ failures reported with their stage."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -288,3 +290,34 @@ def test_units_get_a_clean_slate(pidone, tmp_path):
     assert blocked == 0
     assert ignored & ~GLIBC_INTERNAL == 0, hex(ignored)
     assert "clean | fds [0, 1, 2, 3] sid True unit clean stdin /dev/null" in text  # 3: listdir's own
+
+
+def test_another_pidones_processes_with_the_same_unit_name_are_never_touched(pidone, tmp_path):
+    """Two pidones in one PID namespace (host mode): a stop timeout's
+    SIGKILL reaches only this pidone's own processes, not the other's
+    process tagged with the same unit name."""
+    stranger = subprocess.Popen(["sleep", "600"], env={**os.environ, "PIDONE_UNIT": "stubborn"})
+    try:
+        units = {"stubborn": """
+            [service]
+            command = ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"]
+            [stop]
+            timeout = "500ms"
+        """}
+        directory = write_units(tmp_path / "units", units)
+        p = pidone(["--units", str(directory), "--runtime-dir", str(tmp_path / "run")], namespace=False)
+        p.find_line(r"^stubborn \| ready")
+        p.wait_ready()
+        p.kill(signal.SIGTERM)
+        assert p.wait(timeout=20) == 1
+        assert "did not stop within 0.5s" in p.stdout_text()
+        assert stranger.poll() is None, "another pidone's process was killed"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_pidone_as_the_first_argument_is_skipped(pidone):
+    """`docker run IMAGE pidone -- sh` with ENTRYPOINT ["pidone"]."""
+    p = pidone(["pidone", "--units", "/nonexistent", "--", "sh", "-c", "exit 4"])
+    assert p.wait() == 4
