@@ -120,7 +120,6 @@ class Prepared:
                 self.oom_score_adjust is not None,
                 self.no_new_privileges,
                 self.capabilities is not None,
-                self.nofile is not None,
             )
         )
 
@@ -237,8 +236,14 @@ def find_executable(command: str, env: Mapping[bytes, bytes]) -> str:
     raise SpawnError("spawn", errno.ENOENT, command)
 
 
-def _default_signals() -> list[int]:
-    return [s for s in sorted(int(x) for x in signal.valid_signals()) if s not in (signal.SIGKILL, signal.SIGSTOP)]
+_DEFAULT_SIGNALS = tuple(s for s in sorted(int(x) for x in signal.valid_signals())
+                         if s not in (signal.SIGKILL, signal.SIGSTOP))
+
+
+def _default_signals() -> tuple[int, ...]:
+    """Every signal a child gets back at its default (computed once: the
+    enum conversions cost more than the spawn's bookkeeping)."""
+    return _DEFAULT_SIGNALS
 
 
 def spawn_unit(prepared: Prepared, stdout_fd: int, stderr_fd: int) -> tuple[int, int | None]:
@@ -250,6 +255,12 @@ def spawn_unit(prepared: Prepared, stdout_fd: int, stderr_fd: int) -> tuple[int,
     child, which then exits 127. Raises SpawnError when nothing was created.
     """
     if not prepared.needs_fork:
+        # pidone raised its own fd limit for the units' pipes: lower it for
+        # the moment of the spawn, so the child inherits the original (this
+        # keeps posix_spawn, 3x cheaper than fork, for every plain unit).
+        raised = resource.getrlimit(resource.RLIMIT_NOFILE) if prepared.nofile else None
+        if raised is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, prepared.nofile)
         try:
             pid = os.posix_spawn(
                 prepared.executable,
@@ -266,6 +277,9 @@ def spawn_unit(prepared: Prepared, stdout_fd: int, stderr_fd: int) -> tuple[int,
             )
         except OSError as exc:
             raise SpawnError("spawn", exc.errno or 0, prepared.executable) from None
+        finally:
+            if raised is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, raised)
         return pid, None
     return _fork_exec(prepared, stdout_fd, stderr_fd)
 

@@ -24,7 +24,7 @@ from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
 from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
-from pidone.sysdeps import System, process_usage, read_stat, unit_processes
+from pidone.sysdeps import System, process_table, process_usage, read_stat, unit_processes
 from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
@@ -66,8 +66,9 @@ class Supervisor:
         self._reload_again = False
         self._reload_timer = None
         self._last_reload_start = float("-inf")
-        self._reload_waiters: list[Callable[[str], None]] = []
-        self._current_waiters: list[Callable[[str], None]] = []
+        # Called with (summary) when done, or (None, reason) when it could not be.
+        self._reload_waiters: list[Callable[..., None]] = []
+        self._current_waiters: list[Callable[..., None]] = []
         self._last_summary = ""
         self.events: deque[dict] = deque(maxlen=EVENT_HISTORY)
         self.event_followers: set[Callable[[dict], None]] = set()
@@ -75,6 +76,7 @@ class Supervisor:
         self._waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
         self.started_at = time.time()
         self._exec_pending: set[str] = set()  # units whose exec is not confirmed yet
+        self._table = None  # sysdeps.ProcessTable for the current batch, made on first need
         self.on_change: Callable[[], None] = lambda: None  # the daemon checkpoints the state
         self._loop = loop
         self._reaper = reaper
@@ -109,6 +111,7 @@ class Supervisor:
         if self._busy:
             return  # the running drain below will get to it
         self._busy = True
+        self._table = None  # a /proc snapshot shared by this batch's stops
         try:
             while self._queue:
                 event = self._queue.popleft()
@@ -398,7 +401,7 @@ class Supervisor:
 
     # -- reload ----------------------------------------------------------------------
 
-    def reload(self, on_done: Callable[[str], None] | None = None) -> None:
+    def reload(self, on_done: Callable[..., None] | None = None) -> None:
         """Reload the units directory. Requests that arrive during a reload
         are coalesced into one more, and reloads start at most every
         RELOAD_MIN_INTERVAL seconds; `on_done(summary)` is called once a
@@ -413,7 +416,7 @@ class Supervisor:
             self._reload_again = False
             waiters, self._reload_waiters = self._reload_waiters, []
             for waiter in waiters:
-                waiter("not reloaded: shutting down")
+                waiter(None, "not reloaded: pidone is shutting down")
             return
         if self._reloading or self._reload_timer is not None or not self._reload_again:
             return
@@ -462,7 +465,7 @@ class Supervisor:
             for problem in problem_list:
                 self._messages.say(str(problem))
         if plan is None:
-            self._finish_reload("reload failed: the units directory cannot be read; nothing changed")
+            self._finish_reload("reload failed: the units directory cannot be read; nothing changed", ok=False)
             return
         self.file_errors = {name: probs for name, probs in problems.items() if name in plan}
         error_count = sum(len(v) for v in problems.values())
@@ -476,13 +479,13 @@ class Supervisor:
         self._sync_log_files()
         self.submit(ev.ApplyPlan(plan, blocked, diff))
 
-    def _finish_reload(self, summary: str) -> None:
-        self._messages.say(f"reload done: {summary}")
+    def _finish_reload(self, summary: str, ok: bool = True) -> None:
+        self._messages.say(f"reload done: {summary}" if ok else summary)
         waiters, self._current_waiters = self._current_waiters, []
         self._reloading = False
         for waiter in waiters:
             try:
-                waiter(summary)
+                waiter(summary) if ok else waiter(None, summary)
             except Exception:  # noqa: BLE001 - a waiter's bug must not stop the reload
                 import traceback
 
@@ -574,7 +577,13 @@ class Supervisor:
                 signalled.add(pid)
         if rec.pid is None and not escapees:
             return
-        for pid in unit_processes(rec.pid, name, tagged=escapees):
+        if escapees:
+            table = None  # SIGKILL: a fresh look, so nothing new escapes it
+        else:
+            if self._table is None:
+                self._table = process_table()
+            table = self._table
+        for pid in unit_processes(rec.pid, name, tagged=escapees, table=table):
             if pid in signalled:
                 continue
             stat = read_stat(pid)
@@ -677,7 +686,11 @@ class Supervisor:
         elif pidfd is not None:
             self._main_pidfds[name] = pidfd  # a MAINPID hand-over: keep the new one's
         self._router.drain(name)  # its last words before the news of its exit
-        leftovers = self._track_leftovers(name, unit_processes(exited.pid, name))
+        # Escapees that left the session are only searched for (a read of
+        # every environ) when the unit is being stopped; an ordinary exit
+        # looks at its session and group, which is cheap.
+        stopping = self.machine.records[name].state.value == "stopping"
+        leftovers = self._track_leftovers(name, unit_processes(exited.pid, name, tagged=stopping))
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 
     def _track_leftovers(self, name: str, pids: set[int]) -> set[int]:
