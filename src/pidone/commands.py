@@ -139,7 +139,13 @@ class Commands:
         if args["plan"]:
             conn.reply(protocol.ok(self._plan()))
             return
-        self._sup.reload(on_done=lambda summary: conn.reply(protocol.ok({"summary": summary})))
+        def done(summary: str | None, failure: str = "") -> None:
+            if summary is None:
+                conn.reply(protocol.error("failed", failure))
+            else:
+                conn.reply(protocol.ok({"summary": summary}))
+
+        self._sup.reload(on_done=done)
 
     def _cmd_reexec(self, conn: "Connection", args: dict) -> None:
         if self._reexec is None:
@@ -164,10 +170,24 @@ class Commands:
                             ("reorder", diff.reordered), ("keep", diff.unchanged)):
             for name in names:
                 actions[name] = kind
+        reasons = dict(blocked)
+        # What requires a changed unit is stopped before it and started
+        # again after it: say so, as the reload will do it.
+        requirers: dict[str, set[str]] = {}
+        for name, unit in plan.items():
+            for target in unit.dependencies.requires:
+                requirers.setdefault(target, set()).add(name)
+        todo = list(diff.changed)
+        while todo:
+            for dependent in requirers.get(todo.pop(), ()):
+                if actions.get(dependent) in ("keep", "reorder"):
+                    actions[dependent] = "restart"
+                    reasons[dependent] = "requires a unit that restarts"
+                    todo.append(dependent)
         for name in blocked:
             if name in actions and actions[name] in ("start", "restart"):
                 actions[name] = "skip"
-        units = [{"unit": name, "action": actions[name], "reason": blocked.get(name, "")} for name in sorted(actions)]
+        units = [{"unit": name, "action": actions[name], "reason": reasons.get(name, "")} for name in sorted(actions)]
         return {"units": units, "errors": [str(p) for ps in problems.values() for p in ps],
                 "warnings": [str(w) for w in warnings]}
 

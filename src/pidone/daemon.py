@@ -48,7 +48,6 @@ class Options:
     """What the init was asked to do, from flags and PIDONE_* variables."""
 
     units: str = DEFAULT_UNITS_DIR
-    units_explicit: bool = False
     runtime_dir: str | None = None
     log_format: str = "text"
     http: str | None = None
@@ -56,10 +55,10 @@ class Options:
     command: list[str] | None = field(default=None)
 
     @classmethod
-    def from_strings(cls, values: Mapping[str, str | None], *, units_explicit: bool = False) -> "Options":
+    def from_strings(cls, values: Mapping[str, str | None]) -> "Options":
         """Build Options from raw strings (None = not given); raise ValueError
         naming the option when a value is malformed."""
-        options = cls(units_explicit=units_explicit or values.get("units") is not None)
+        options = cls()
         if values.get("units"):
             options.units = values["units"]
         options.runtime_dir = values.get("runtime_dir") or None
@@ -123,10 +122,14 @@ class Init:
             self.messages = Messages(Sink(2), style="json" if options.log_format == "json" else "stderr")
         self.loop = Loop(on_error=self.messages.say)
         self.messages.sink.attach(self.loop)
+        self.messages.sink.on_caught_up = lambda n: self.messages.say(
+            f"{n} line(s) of output were dropped: the reader of pidone's output was too slow")
         self.reaper = Reaper(system)
         self.main_pid: int | None = None
         self.main_pidfd: int | None = None
-        self._forwarded: set[int] = set()  # signals the handler already passed on
+        # Standard signals the handler already passed on (how many times), so
+        # the loop does not pass them again.
+        self._forwarded: dict[int, int] = {}
         self.main_exit: ChildExited | None = None
         self.took_terminal = False
         self.exit_status: int | None = None
@@ -278,8 +281,6 @@ class Init:
             if self.draining:
                 return 503, "text/plain", b"shutting down\n"
             waiting = [u["unit"] for u in units() if u["desired"] == "up" and u["state"] not in ("running", "exited")]
-            if self.main_pid is not None and self.main_exit is not None:
-                waiting.append("(main command)")
             if waiting:
                 return 503, "text/plain", f"not ready: {' '.join(waiting)}\n".encode()
             return 200, "text/plain", b"ready\n"
@@ -327,9 +328,16 @@ class Init:
         pidfd = self.main_pidfd
         if pidfd is None or (signum == signal.SIGHUP and self.units_in_use):
             return
+        if signum >= signal.SIGRTMIN:
+            # Realtime signals queue and keep their order: the loop passes
+            # each on, one per wakeup byte, in the order they came. Here one
+            # call may stand for several, and would overtake the loop's.
+            return
+        if signum in SHUTDOWN_SIGNALS and self.options.stop_delay > 0:
+            return  # the loop drains first, then forwards
         try:
             signal.pidfd_send_signal(pidfd, signum)
-            self._forwarded.add(signum)
+            self._forwarded[signum] = self._forwarded.get(signum, 0) + 1
         except OSError:
             pass  # gone, or the fd was just closed: the loop sorts it out
 
@@ -340,12 +348,14 @@ class Init:
             return
         if main_running:
             if signum in SHUTDOWN_SIGNALS:
-                self.draining = True  # readiness fails while the main command stops
-            # The main command receives every forwardable signal first,
-            # shutdown signals included; its exit then ends the init. The
-            # handler has usually forwarded it already.
-            if signum in self._forwarded:
-                self._forwarded.discard(signum)
+                self._drain_main(signum)
+                return
+            # The main command receives every forwardable signal first; its
+            # exit then ends the init. The handler has usually passed a
+            # standard signal on already (they coalesce: one byte covers
+            # however many it passed); realtime ones are passed on here only.
+            if self._forwarded.get(signum):
+                self._forwarded[signum] = 0
             else:
                 self.system.send_signal(self.main_pid, signum, self.main_pidfd)
             return
@@ -568,6 +578,23 @@ class Init:
             self.supervisor.submit(Shutdown())
         else:
             self._sweep()
+
+    def _drain_main(self, signum: int) -> None:
+        """SIGTERM/SIGINT with a main command: readiness fails at once; the
+        main command gets the signal now, or after --stop-delay."""
+        self.draining = True
+        if self._forwarded.get(signum):
+            self._forwarded[signum] = 0  # the handler already passed it on
+            return
+        delay = self.options.stop_delay
+        forward = lambda: self.main_exit is None and self.system.send_signal(  # noqa: E731
+            self.main_pid, signum, self.main_pidfd)
+        if delay > 0:
+            self.messages.say(f"received {signal_name(signum)}: not ready from now on; "
+                              f"passing it to the main command in {delay:g}s (--stop-delay)")
+            self.loop.call_later(delay, forward)
+        else:
+            forward()
 
     def _drain_then_shutdown(self, reason: str) -> None:
         """Report not-ready at once; with --stop-delay, wait that long (so a

@@ -12,7 +12,7 @@ import os
 import socket
 import stat
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from pidone.loop import Loop
@@ -61,6 +61,8 @@ class Sink:
         self.dropped_lines = 0
         self._reported_drops = 0
         self.broken = False  # the reader is gone (EPIPE): drop everything
+        # Called with the number of lines dropped, once the reader caught up.
+        self.on_caught_up: "Callable[[int], None] | None" = None
 
     def attach(self, loop: Loop) -> None:
         """Flush through `loop` from now on (before this, writes are best effort)."""
@@ -127,6 +129,9 @@ class Sink:
         if not self._pending and self._loop is not None:
             self._loop.remove_writer(self.fd)
             self._waiting = False
+            dropped = self.take_drop_report()
+            if dropped and self.on_caught_up is not None:
+                self.on_caught_up(dropped)
 
 
 def _send(fd: int, data: bytes) -> int:

@@ -58,6 +58,11 @@ class NotifySocket:
         old_umask = os.umask(0o111)  # born 0666: every user's services may send
         try:
             sock.bind(path)
+        except OSError as exc:
+            sock.close()
+            from pidone.errors import StartupError
+
+            raise StartupError(f"cannot bind the notify socket {path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old_umask)
         return sock

@@ -393,3 +393,52 @@ def test_a_log_file_gets_the_lines_rotates_and_never_follows_a_symlink(pidone, t
     p.find_line(r"log file .*app\.log: refused: it is a symlink")
     time.sleep(0.3)  # lines keep coming: none may reach the target
     assert precious.read_text() == "do not touch\n" and stat.S_IMODE(precious.stat().st_mode) == 0o600
+
+
+def test_reload_plan_names_the_dependents_a_change_restarts(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"db": sleeper("db"), "app": {**sleeper("app"), "dependencies": {"requires": ["db"]}},
+                                 "side": {**sleeper("side"), "dependencies": {"wants": ["db"]}}})
+    p.find_line(r"unit app: started")
+    (tmp_path / "units" / "db.toml").write_text(tomli_w.dumps(sleeper("db v2")))
+    plan = cli(p, "reload", "--plan").stdout
+    assert "restart  db" in plan
+    assert "restart  app (requires a unit that restarts)" in plan
+    assert "keep     side" in plan
+
+
+def test_a_failed_reload_exits_1(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"web": sleeper()})
+    p.find_line(r"unit web: started")
+    (tmp_path / "units").rename(tmp_path / "units.gone")
+    out = cli(p, "reload")
+    assert out.returncode == 1 and "cannot be read" in out.stderr
+    assert json.loads(cli(p, "status", "--json").stdout)["units"][0]["state"] == "running"
+
+
+def test_another_user_gets_a_clear_refusal_not_a_hint_that_pidone_is_down(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"web": sleeper()})
+    out = cli(p, "status", user=65534)
+    assert out.returncode == 4
+    assert "only root or pidone's own user" in out.stderr and "is pidone running" not in out.stderr
+
+
+def test_dropped_output_is_counted_and_reported_once_the_reader_catches_up(tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "flood.toml").write_text(tomli_w.dumps(
+        {"service": {"command": ["sh", "-c", "timeout 2 yes 'a long line of output that nobody reads for a while'"
+                                             "; exec sleep 600"]}}))
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", PY, "-m", "pidone",
+            "--units", str(units), "--runtime-dir", str(tmp_path / "run")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(3)  # the reader stalls for this long, on purpose: that is the case
+        deadline = time.monotonic() + 30
+        seen = b""
+        while time.monotonic() < deadline and b"were dropped" not in seen:
+            seen = seen[-4096:] + proc.stdout.read1(1 << 16)
+        assert b"line(s) of output were dropped: the reader of pidone's output was too slow" in seen
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()

@@ -99,3 +99,24 @@ def test_a_bad_http_address_is_a_usage_error(pidone):
     p = pidone(["--http", "nonsense", "--units", "/tmp"], namespace=False)
     assert p.wait() == 2
     assert "--http wants HOST:PORT" in p.stderr_text()
+
+
+def test_stop_delay_with_a_main_command_drains_before_passing_sigterm_on(pidone, tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    port = free_port()
+    code = ("import signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, lambda *a: (print('got TERM', flush=True), sys.exit(0)))\n"
+            "print('ready', flush=True)\n"
+            "while True: time.sleep(1)\n")
+    p = pidone(["--units", str(units), "--runtime-dir", str(tmp_path / "run"), "--http", f"127.0.0.1:{port}",
+                "--stop-delay", "1", "--", PY, "-u", "-c", code])
+    p.base = f"http://127.0.0.1:{port}"
+    p.find_line("ready")
+    p.wait_ready()
+    wait_for(lambda: _get(p, "/readyz")[0] == 200, 10, "readiness")
+    p.kill(signal.SIGTERM)
+    wait_for(lambda: _get(p, "/readyz")[0] == 503, 2, "readiness to fail")
+    assert p.count_lines(r"got TERM") == 0, "the main command must get SIGTERM only after the delay"
+    p.find_line(r"got TERM", timeout=5)
+    assert p.wait(timeout=20) == 0

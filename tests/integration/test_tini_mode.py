@@ -325,3 +325,38 @@ def test_leftover_processes_get_sigterm_then_sigkill(pidone):
     assert p.wait(timeout=20) == 7
     assert "sending SIGKILL" in p.stderr_text()
     assert time.monotonic() - started < 10
+
+
+def test_realtime_signals_are_forwarded_exactly_once_each(pidone):
+    """Realtime signals queue: 300 sent, 300 received, and no extra one in
+    the half second after the last (an extra copy would arrive right away)."""
+    rt = signal.SIGRTMIN + 1
+    code = (
+        "import signal, sys\n"
+        f"rt = {int(rt)}\n"
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {rt})\n"
+        "print('ready', flush=True)\n"
+        "for _ in range(300):\n"
+        "    signal.sigwaitinfo({rt})\n"
+        "extra = 0\n"
+        "while signal.sigtimedwait({rt}, 0.5) is not None:\n"
+        "    extra += 1\n"
+        "print('extra', extra, flush=True)\n"
+    )
+    p = pidone([*NO_UNITS, "--", *python_cmd(code)])
+    p.expect_line("ready")
+    p.wait_ready()
+    for i in range(300):
+        p.kill(rt)
+        if i % 3 == 0:
+            time.sleep(0.0002)  # uneven pacing, so pidone's handler and loop interleave
+    assert p.expect_line(r"^extra ", timeout=20).split() == [b"extra", b"0"]
+    assert p.wait() == 0
+
+
+def test_a_too_long_runtime_directory_is_a_startup_error(pidone, tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    p = pidone(["--units", str(units), "--runtime-dir", str(tmp_path / ("x" * 120))])
+    assert p.wait() == 3
+    assert "cannot start" in p.output() and "Traceback" not in p.output()

@@ -23,7 +23,7 @@ options (each also an environment variable; the flag wins):
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
   --version              print the version and exit
 
-subcommands (each takes --help and --json):
+subcommands (each takes --help; the ones that print state take --json):
   status [UNIT...]             state, pid, uptime, restarts, memory, CPU
   start|stop|restart UNIT...   record the wanted state (--wait for the outcome)
   reload [UNIT] [--plan]       reload the directory, or signal one unit
@@ -53,6 +53,10 @@ EXIT_USAGE = 2
 def main(argv: list[str] | None = None) -> int:
     """Run `pidone` with `argv` (default: sys.argv[1:]); return the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "pidone":
+        # `docker run IMAGE pidone -- sh` with ENTRYPOINT ["pidone"] gives us
+        # our own name first: take it as the user meant it.
+        args = args[1:]
     if args and args[0] in SUBCOMMANDS:
         module_name, func_name = SUBCOMMANDS[args[0]].split(":")
         func = getattr(importlib.import_module(module_name), func_name)
@@ -98,7 +102,6 @@ def _parse_options(args: list[str], env: os._Environ[str] | dict[str, str]):
         "stop_delay": env.get("PIDONE_STOP_DELAY"),
     }
     flags = {f"--{key.replace('_', '-')}": key for key in values}
-    explicit = set()
     i = 0
     while i < len(args):
         arg = args[i]
@@ -115,9 +118,8 @@ def _parse_options(args: list[str], env: os._Environ[str] | dict[str, str]):
                 raise ValueError(f"option {name} needs a value")
             value = args[i]
         values[flags[name]] = value
-        explicit.add(flags[name])
         i += 1
-    return Options.from_strings(values, units_explicit="units" in explicit)
+    return Options.from_strings(values)
 
 
 def _usage_error(message: str) -> int:

@@ -32,6 +32,13 @@ def main(verb: str, argv: list[str]) -> int:
     except client.Unreachable as exc:
         _err(f"{exc}\nis pidone running? (give its --runtime-dir, or set PIDONE_RUNTIME_DIR)")
         return EXIT_UNREACHABLE
+    except client.Refused as exc:
+        _err(f"{exc}\ntry: run it as root (or as pidone's user)")
+        return EXIT_REFUSED
+    except client.TimedOut:
+        _err("gave up waiting: pidone is still working on it (see `pidone status`); "
+             "--timeout SECONDS waits longer")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -108,7 +115,8 @@ def _status(args, path: str) -> int:
 
 def _offline_status(socket_path: str, names: list[str]) -> dict:
     """Build a status reply from the state file next to the socket, without
-    asking pidone. It is at most a few hundred milliseconds old."""
+    asking pidone. It is written within 100 ms of every change, so it is as
+    fresh as the last change (`age_seconds` says how long ago that was)."""
     import os
     import time
 
@@ -231,7 +239,8 @@ def _reexec(args, path: str) -> int:
     if not reply.get("ok"):
         return _failed(reply)
     if not args.json:
-        print(f"re-executed: {reply['result']}")
+        result = reply["result"]
+        print(f"re-executed: pidone {result['version']} is PID {result['pid']}, carrying on with {result['units']} unit(s)")
     return EXIT_OK
 
 

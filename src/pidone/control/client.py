@@ -14,6 +14,14 @@ class Unreachable(Exception):
     """No pidone answers on the control socket."""
 
 
+class Refused(Exception):
+    """The control socket is not ours to open (permissions)."""
+
+
+class TimedOut(Exception):
+    """pidone did not answer within the time we were willing to wait."""
+
+
 def default_runtime_dir() -> str:
     """SPEC §1: /run/pidone as root, else $XDG_RUNTIME_DIR/pidone or /tmp/pidone-$UID."""
     if os.geteuid() == 0:
@@ -32,6 +40,9 @@ def _connect(path: str, timeout: float | None) -> socket.socket:
     sock.settimeout(timeout)
     try:
         sock.connect(path)
+    except PermissionError:
+        sock.close()
+        raise Refused(f"cannot open {path}: only root or pidone's own user may use the control socket") from None
     except OSError as exc:
         sock.close()
         raise Unreachable(f"cannot reach pidone at {path}: {exc.strerror or exc}") from None
@@ -44,7 +55,7 @@ def _lines(sock: socket.socket) -> Iterator[bytes]:
         try:
             chunk = sock.recv(1 << 16)
         except socket.timeout:
-            raise Unreachable("pidone did not answer in time") from None
+            raise TimedOut("pidone did not answer in time") from None
         if not chunk:
             if buffer:
                 yield buffer
