@@ -527,6 +527,7 @@ class Machine:
     def _want_down(self, name: str, reason: str) -> None:
         rec = self.records[name]
         rec.desired = Desired.DOWN
+        rec.restart_pending = False  # a stop (the user's, a shutdown) wins over a reload's restart
         if reason and rec.state not in FOR_GOOD:
             rec.reason = reason
         if rec.state == State.WAITING:
@@ -593,6 +594,7 @@ class Machine:
             self._set_state(rec, State.WAITING)
             self._check_start(rec.name)
         else:
+            self._adopt_next_definition(rec)  # a reload changed it while it stopped
             if rec.state == State.STOPPING:
                 self._set_state(rec, State.INACTIVE)
                 self._log(rec, "stopped")
@@ -670,8 +672,11 @@ class Machine:
                     rec.failures = 0
                     self._set_state(rec, State.WAITING)
                 continue
-            rec.restart_pending = True
-            rec.desired = Desired.DOWN
+            if rec.desired == Desired.UP:
+                rec.restart_pending = True
+                rec.desired = Desired.DOWN
+            # Wanted down (being stopped): it takes the new definition when
+            # it is down, and stays down.
         for name, reason in self._blocked.items():
             rec = self.records.get(name)
             if rec is None or rec.removing:

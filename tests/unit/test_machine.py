@@ -378,3 +378,23 @@ def test_describe_status():
     assert describe_status(3 << 8) == ("exited with status 3", 3)
     assert describe_status(signal.SIGKILL) == ("killed by SIGKILL", 137)
     assert os.WIFSIGNALED(signal.SIGKILL)
+
+
+def test_a_stop_during_a_reload_restart_wins():
+    """A reload changes a unit that the user then stops before its restart
+    is done: it must stay down (with the new definition), not come back."""
+    from pidone.graph import diff
+
+    old = {"svc": make_unit("svc", ["sleep", "1"]), "dep": make_unit("dep", requires=["svc"])}
+    new = {"svc": make_unit("svc", ["sleep", "2"]), "dep": old["dep"]}
+    m = Machine(old)
+    boot(m)
+    run(m, "svc", 1)
+    run(m, "dep", 2)
+    m.handle(ev.ApplyPlan(new, {}, diff(old, new)), 1.0)  # dep stops first; svc waits
+    m.handle(ev.StopUnit("svc"), 1.1)
+    m.handle(ev.MainExited("dep", 2, KILLED_TERM), 1.2)
+    actions = m.handle(ev.MainExited("svc", 1, KILLED_TERM), 1.3)
+    assert spawned(actions) == []
+    assert state(m, "svc") == State.INACTIVE and m.records["svc"].unit.service.command == ("sleep", "2")
+    assert state(m, "dep") == State.INACTIVE
