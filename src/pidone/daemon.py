@@ -502,6 +502,7 @@ class Init:
             conn.reply(protocol.error("busy", f"cannot re-exec now: {busy or 'shutting down'}; try again"))
             return
         self.messages.say(f"re-executing: {said}")
+        self.control.answer_before_exec(keep=conn)
         self.messages.sink.flush_blocking(0.5)
         previous = block_signals(handled_signals())
         self._checkpoint()

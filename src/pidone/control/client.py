@@ -66,15 +66,33 @@ def _lines(sock: socket.socket) -> Iterator[bytes]:
             yield line
 
 
+RETRIES = 20  # asking again while pidone re-executes (its gap is well under 1 s)
+
+
 def request(path: str, cmd: str, timeout: float | None = 30.0, **args: object) -> dict:
-    """Send one request and return the decoded reply."""
+    """Send one request and return the decoded reply. A request caught by
+    a re-exec is asked again of the new process (commands are idempotent)."""
+    import time
+
+    for _ in range(RETRIES):
+        reply = _request_once(path, cmd, timeout, args)
+        if reply is not None and (reply.get("error") or {}).get("code") != "reexecuting":
+            return reply
+        time.sleep(0.05)
+    raise Unreachable("pidone kept re-executing or closing the connection without answering")
+
+
+def _request_once(path: str, cmd: str, timeout: float | None, args: dict) -> dict | None:
     import orjson
 
     with _connect(path, timeout) as sock:
-        sock.sendall(protocol.request_line(cmd, **args))
-        for line in _lines(sock):
-            return orjson.loads(line)
-    raise Unreachable("pidone closed the connection without answering")
+        try:
+            sock.sendall(protocol.request_line(cmd, **args))
+            for line in _lines(sock):
+                return orjson.loads(line)
+        except (ConnectionResetError, BrokenPipeError):
+            return None  # closed under us (an exec): ask again
+    return None
 
 
 def stream(path: str, cmd: str, **args: object) -> Iterator[dict]:

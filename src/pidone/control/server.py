@@ -190,6 +190,13 @@ class ControlServer:
             except OSError:
                 pass
 
+    def answer_before_exec(self, keep: Connection) -> None:
+        """A re-exec closes every connection but `keep`: tell each client
+        to ask again (the new process will answer) rather than reset it."""
+        for conn in list(self._connections):
+            if conn is not keep and not conn.closed:
+                conn.reply(protocol.error("reexecuting", "pidone is re-executing; ask again in a moment"))
+
     def forget(self, conn: Connection) -> None:
         self._connections.discard(conn)
 
