@@ -317,7 +317,7 @@ def test_slow_and_silent_clients_do_not_stall_the_init(pidone, tmp_path):
             assert reply["ok"] or reply["error"]["code"] == "busy"
             time.sleep(0.05)
         latencies.sort()
-        assert latencies[-1] < 0.5, latencies
+        assert latencies[-1] < 0.2, latencies  # p99 of 20: the slowest
     finally:
         for sock in clients:
             sock.close()
