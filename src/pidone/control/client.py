@@ -36,10 +36,21 @@ def socket_path(runtime_dir: str | None) -> str:
 
 
 def _connect(path: str, timeout: float | None) -> socket.socket:
+    import time
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.settimeout(timeout)
+    deadline = time.monotonic() + (timeout or 30.0)
     try:
-        sock.connect(path)
+        while True:
+            try:
+                sock.connect(path)
+                break
+            except BlockingIOError:
+                # The backlog is full (a flood of clients): wait our turn.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
     except PermissionError:
         sock.close()
         raise Refused(f"cannot open {path}: only root or pidone's own user may use the control socket") from None

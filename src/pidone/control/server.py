@@ -286,7 +286,10 @@ def _listen(path: str) -> socket.socket:
         raise StartupError(f"cannot bind the control socket {path}: {exc.strerror}") from None
     finally:
         os.umask(old_umask)
-    sock.listen(128)
+    # A deep backlog: under a flood of clients, a legitimate one waits its
+    # turn in the queue (the cap answers the excess with a prompt `busy`)
+    # instead of getting EAGAIN from connect().
+    sock.listen(socket.SOMAXCONN)
     return sock
 
 
