@@ -173,34 +173,7 @@ class System:
     def descendants(self) -> list[int]:
         """Return the pids of every live descendant of this process, read from
         /proc (cheap enough for shutdown; never used on a hot path)."""
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            ppid = read_ppid(int(entry))
-            if ppid is not None:
-                children.setdefault(ppid, []).append(int(entry))
-        found, todo = [], [self.pid]
-        while todo:
-            for child in children.get(todo.pop(), ()):
-                found.append(child)
-                todo.append(child)
-        return found
-
-
-def read_ppid(pid: int) -> int | None:
-    """Return the parent pid of `pid` from /proc/PID/stat, or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[1])
-    except (IndexError, ValueError):
-        return None
+        return sorted(_descend(_children(process_table(with_zombies=True)), [self.pid]))
 
 
 SYSTEM = System()
@@ -232,14 +205,15 @@ def has_unit_tag(pid: int, tag: bytes) -> bool:
 ProcessTable = dict[int, tuple[str, int, int, int]]  # pid -> (state, ppid, pgid, sid)
 
 
-def process_table() -> ProcessTable:
-    """Every live process but ourselves, read from /proc once."""
+def process_table(*, with_zombies: bool = False) -> ProcessTable:
+    """Every live process but ourselves (and zombies, if asked: a walk down
+    the tree must pass through a parent not reaped yet), read from /proc once."""
     me = os.getpid()
     table: ProcessTable = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != me:
             stat = read_stat(int(entry))
-            if stat is not None and stat[0] not in ("Z", "X"):
+            if stat is not None and (with_zombies or stat[0] not in ("Z", "X")):
                 table[int(entry)] = stat
     return table
 
@@ -257,21 +231,27 @@ def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: 
     if exclude:
         stats = {pid: stat for pid, stat in stats.items() if pid not in exclude}
     found = {pid for pid, (_, _, pgid, session) in stats.items() if sid is not None and sid in (pgid, session)}
-    children: dict[int, list[int]] = {}
-    for pid, (_, ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
+    children = _children(stats)
     if tagged:
         # Only our own descendants: another pidone sharing this PID
         # namespace (host mode, shareProcessNamespace) may run a unit of the
         # same name, and its processes carry the same tag.
-        ours, todo = set(), [me]
-        while todo:
-            for child in children.get(todo.pop(), ()):
-                if child not in ours:
-                    ours.add(child)
-                    todo.append(child)
-        found |= {pid for pid in ours if pid not in found and has_unit_tag(pid, tag)}
-    todo = list(found)
+        found |= {pid for pid in _descend(children, [me]) if pid not in found and has_unit_tag(pid, tag)}
+    return found | _descend(children, found)
+
+
+def _children(table: ProcessTable) -> dict[int, list[int]]:
+    """Parent pid -> child pids, from a process table."""
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    return children
+
+
+def _descend(children: dict[int, list[int]], roots) -> set[int]:
+    """Every descendant of `roots` (not the roots themselves)."""
+    found: set[int] = set()
+    todo = list(roots)
     while todo:
         for child in children.get(todo.pop(), ()):
             if child not in found:
