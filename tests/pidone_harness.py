@@ -261,6 +261,31 @@ def _read(path: Path) -> str:
         return ""
 
 
+def raw_request(path, payload: bytes, timeout: float = 5) -> bytes:
+    """Send raw bytes to a control socket, half-close, and return everything
+    pidone answers (b"" if it closed or reset the connection unanswered; a
+    timeout is an error)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+
 def python_cmd(code: str) -> list[str]:
     """A main command running `code` in this interpreter (unbuffered)."""
     return [sys.executable, "-u", "-c", code]

@@ -14,28 +14,13 @@ import time
 from pathlib import Path
 
 from conftest import Chaos
+from pidone_harness import raw_request
 
 SLEEP = {"service": {"command": ["sleep", "600"]}}
 
 
 def raw(c: Chaos, payload: bytes, timeout: float = 5) -> bytes:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(c.socket))
-        try:
-            sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except OSError:
-                return data  # reset by pidone: it closed on us
-            if not chunk:
-                return data
-            data += chunk
+    return raw_request(c.socket, payload, timeout)
 
 
 def test_d1_socket_modes_at_every_instant_and_symlinks_replaced(tmp_path):

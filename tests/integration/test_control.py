@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from pidone_harness import wait_for
+from pidone_harness import raw_request, wait_for
 
 PY = sys.executable
 
@@ -49,28 +49,6 @@ def cli(p, *args: str, user: int | None = None, timeout: float = 30) -> subproce
 
 def sleeper(text: str = "up") -> dict:
     return {"service": {"command": ["sh", "-c", f"echo {text}; exec sleep 600"]}}
-
-
-def raw_request(path: Path, payload: bytes, timeout: float = 5) -> bytes:
-    """Send raw bytes, half-close, and return everything pidone answers."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(path))
-        try:
-            sock.sendall(payload)
-            sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return data
 
 
 # -- verbs -------------------------------------------------------------------------
