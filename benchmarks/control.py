@@ -78,7 +78,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from units import (  # noqa: E402 - the shared machinery of the benchmarks
     RESULTS_DIR, BenchError, Helpers, Run, Stamps, build_helpers, contender_env, deb_version, fmt,
-    machine, machine_line, pidone_version, ratio, rotate, table, verdict, warm_up, write_json,
+    machine, machine_line, pidone_version, ratio, rotate, run_main, table, verdict, warm_up, write_json,
 )
 
 BAR_VS_SUPERVISORCTL = 1.0   # pidone status median below supervisorctl's
@@ -419,14 +419,6 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def check_root() -> None:
-    if os.geteuid() != 0:
-        raise BenchError("run as root: unshare --pid needs it")
-    for tool in ("unshare", "gcc"):
-        if not shutil.which(tool):
-            raise BenchError(f"{tool} is not installed (scripts/setup installs it)")
-
-
 def started_all(inits: list[Init]) -> None:
     """Wait until every init has all its services up (they start together)."""
     for init in inits:
@@ -518,21 +510,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM (timeout, a CI stop) unwinds like an exception, so that every
-    # namespace still running is killed on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        check_root()
-        with tempfile.TemporaryDirectory(prefix="pidone-bench-control-") as tmp:
-            return run_all(args, Path(tmp))
-    except BenchError as e:
-        print(f"control.py: {e}", file=sys.stderr)
-        return 1
+    return run_main("control", parse_args(argv), run_all)
 
 
 def run_all(args, scratch: Path) -> int:
-    os.chmod(scratch, 0o755)
     helpers = build_helpers(scratch)
     warm_up(scratch)
     kinds, skipped = usable_peers(args.only)

@@ -53,23 +53,20 @@ import argparse
 import contextlib
 import errno
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from control import (  # noqa: E402 - the shared machinery of the benchmarks
-    Init, check_root, pidone_unit_pids, started_all, time_command,
+    Init, pidone_unit_pids, started_all, time_command,
 )
 from units import (  # noqa: E402
     RESULTS_DIR, BenchError, build_helpers, contender_env, fmt, machine, machine_line, median_or_none,
-    pidone_version, rotate, table, verdict, warm_up, write_json,
+    pidone_version, rotate, run_main, table, verdict, warm_up, write_json,
 )
 
 BAR_GAP_MS = 150.0
@@ -310,19 +307,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        check_root()
-        with tempfile.TemporaryDirectory(prefix="pidone-bench-reexec-") as tmp:
-            return run_all(args, Path(tmp))
-    except BenchError as e:
-        print(f"reexec.py: {e}", file=sys.stderr)
-        return 1
+    return run_main("reexec", parse_args(argv), run_all)
 
 
 def run_all(args, scratch: Path) -> int:
-    os.chmod(scratch, 0o755)
     helpers = build_helpers(scratch)
     probe = build_probe(scratch)
     warm_up(scratch)

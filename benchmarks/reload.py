@@ -70,21 +70,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from control import (  # noqa: E402 - the shared machinery of the benchmarks
-    Init, check_root, cpu_ns, cpu_ticks, peer_versions, percentile, pidone_request, pidone_unit_pids,
+    Init, cpu_ns, cpu_ticks, peer_versions, percentile, pidone_request, pidone_unit_pids,
     started_all, time_command, usable_peers,
 )
 from units import (  # noqa: E402
     RESULTS_DIR, BenchError, build_helpers, contender_env, fmt, machine, machine_line, median_or_none,
-    ratio, rotate, table, verdict, warm_up, write_json,
+    ratio, rotate, run_main, table, verdict, warm_up, write_json,
 )
 
 BAR_CPU_MS = 100.0
@@ -229,19 +227,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        check_root()
-        with tempfile.TemporaryDirectory(prefix="pidone-bench-reload-") as tmp:
-            return run_all(args, Path(tmp))
-    except BenchError as e:
-        print(f"reload.py: {e}", file=sys.stderr)
-        return 1
+    return run_main("reload", parse_args(argv), run_all)
 
 
 def run_all(args, scratch: Path) -> int:
-    os.chmod(scratch, 0o755)
     helpers = build_helpers(scratch)
     warm_up(scratch)
     kinds, skipped = usable_peers(args.only)

@@ -60,18 +60,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from units import (  # noqa: E402 - the shared machinery of the benchmarks
-    CLK_TCK, NOFILE_VARIANT, RESULTS_DIR, SETTLE, BenchError, Service, all_contenders, build_helpers, check_machine,
-    fmt, launched, machine, machine_line, median_or_none, proc_stat_at, ratio, rotate, table,
+    CLK_TCK, NOFILE_VARIANT, RESULTS_DIR, SETTLE, BenchError, Service, all_contenders, build_helpers, fmt,
+    launched, machine, machine_line, median_or_none, proc_stat_at, ratio, rotate, run_main, table,
     usable, verdict, warm_up, write_json,
 )
 
@@ -274,21 +272,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM (timeout, a CI stop) unwinds like an exception, so that every
-    # namespace still running is killed on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        check_machine()
-        with tempfile.TemporaryDirectory(prefix="pidone-bench-respawn-") as tmp:
-            return run_all(args, Path(tmp))
-    except BenchError as e:
-        print(f"respawn.py: {e}", file=sys.stderr)
-        return 1
+    return run_main("respawn", parse_args(argv), run_all)
 
 
 def run_all(args, scratch: Path) -> int:
-    os.chmod(scratch, 0o755)
     helpers = build_helpers(scratch)
     warm_up(scratch)
     contenders, skipped = usable([c for c in all_contenders() if c.name != NOFILE_VARIANT], args.only)

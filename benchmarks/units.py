@@ -902,6 +902,29 @@ def check_machine() -> None:
             raise BenchError(f"{tool} is not installed (scripts/setup installs it)")
 
 
+def run_main(script: str, args: argparse.Namespace, run_all) -> int:
+    """`run_all(args, scratch)` as a benchmark's main(): its exit status.
+
+    The one wrapper of units.py, respawn.py, control.py, reload.py and
+    reexec.py, kept here with the rest of their shared machinery so that they
+    stop, check and clean up alike. SIGTERM (timeout, a CI stop) unwinds like
+    an exception, so that every namespace still running is killed on the way
+    out. check_machine() comes first; the scratch directory
+    (pidone-bench-SCRIPT-* in the temporary directory, mode 0755) is removed
+    afterwards. A BenchError is printed as "SCRIPT.py: message", exit 1.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        check_machine()
+        with tempfile.TemporaryDirectory(prefix=f"pidone-bench-{script}-") as tmp:
+            scratch = Path(tmp)
+            os.chmod(scratch, 0o755)
+            return run_all(args, scratch)
+    except BenchError as e:
+        print(f"{script}.py: {e}", file=sys.stderr)
+        return 1
+
+
 # --------------------------------------------------------------------------
 # Driver
 
@@ -935,17 +958,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # SIGTERM (timeout, a CI stop) unwinds like an exception, so that every
-    # namespace still running is killed on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        check_machine()
-        with tempfile.TemporaryDirectory(prefix="pidone-bench-units-") as tmp:
-            return run_all(args, Path(tmp))
-    except BenchError as e:
-        print(f"units.py: {e}", file=sys.stderr)
-        return 1
+    return run_main("units", parse_args(argv), run_all)
 
 
 LAYERED = ("direct", "pidone", "s6")
@@ -954,7 +967,6 @@ STOPPABLE = ("direct", "pidone", "s6", "runit", "supervisord")
 
 
 def run_all(args, scratch: Path) -> int:
-    os.chmod(scratch, 0o755)
     helpers = build_helpers(scratch)
     warm_up(scratch)
     contenders, skipped = usable(all_contenders(), args.only)
