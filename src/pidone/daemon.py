@@ -41,6 +41,7 @@ SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 MAIN = "main command"  # the reaper owner of the main command
 SELFTEST = "selftest"  # the reaper owner of the re-exec pre-flight child
 STATE_WRITE_DELAY = 0.1  # state changes are written within this much time
+REAP_SLICE = 256  # exits handled per turn of the loop; the rest on the next
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Init:
         # the loop does not pass them again.
         self._forwarded: dict[int, int] = {}
         self.main_exit: ChildExited | None = None
+        self._reap_again = False  # a turn of the loop will reap what is left
         self.took_terminal = False
         self.exit_status: int | None = None
         self.exit_reason = ""
@@ -366,7 +368,14 @@ class Init:
             self._drain_then_shutdown(f"received {signal_name(signum)}")
 
     def _on_child_exit(self) -> None:
-        for exited in self.reaper.drain():
+        exits = self.reaper.drain(REAP_SLICE)
+        if len(exits) == REAP_SLICE and not self._reap_again:
+            # More may be waiting: reap them on the next turn, after the
+            # fds that are ready now (a storm of 10,000 orphans must not
+            # keep the units' output waiting until the last one is reaped).
+            self._reap_again = True
+            self.loop.call_later(0, self._reap_more)
+        for exited in exits:
             if exited.owner == MAIN:
                 self._on_main_exit(exited)
             elif exited.owner == SELFTEST:
@@ -375,6 +384,10 @@ class Init:
                 self.supervisor.on_child_exit(exited)
         if self.sweeping and self.reaper.no_children:
             self.loop.stop()
+
+    def _reap_more(self) -> None:
+        self._reap_again = False
+        self._on_child_exit()
 
     def _on_main_exit(self, exited: ChildExited) -> None:
         self.main_exit = exited

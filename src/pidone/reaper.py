@@ -6,6 +6,7 @@ statuses (a probe's failure counted as another process's success).
 
 from __future__ import annotations
 
+from collections.abc import KeysView
 from typing import Hashable
 
 from pidone.events import ChildExited
@@ -31,15 +32,20 @@ class Reaper:
     def owner_of(self, pid: int) -> Hashable | None:
         return self._owners.get(pid)
 
-    def drain(self) -> list[ChildExited]:
-        """Reap every child that has exited, without blocking.
+    @property
+    def watched(self) -> KeysView[int]:
+        """The pids whose exits are credited (a live view, not a copy)."""
+        return self._owners.keys()
+
+    def drain(self, limit: int | None = None) -> list[ChildExited]:
+        """Reap every child that has exited (at most `limit`), without blocking.
 
         Returns every exit in the order reaped, each with its owner (None
         for an orphan nobody watched, which is also counted). Sets
         `no_children` when the kernel says no child is left.
         """
         exits: list[ChildExited] = []
-        while True:
+        while limit is None or len(exits) < limit:
             try:
                 reaped = self._system.wait_any()
             except ChildProcessError:

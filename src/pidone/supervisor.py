@@ -24,7 +24,8 @@ from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
 from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
-from pidone.sysdeps import System, process_table, process_usage, read_stat, unit_processes
+from pidone.sysdeps import (System, process_table, process_usage, read_stat, session_members,
+                            unit_processes)
 from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
@@ -688,9 +689,12 @@ class Supervisor:
         self._router.drain(name)  # its last words before the news of its exit
         # Escapees that left the session are only searched for (a read of
         # every environ) when the unit is being stopped; an ordinary exit
-        # looks at its session and group, which is cheap.
+        # looks for its session and group below pidone's own children only.
         stopping = self.machine.records[name].state.value == "stopping"
-        leftovers = self._track_leftovers(name, unit_processes(exited.pid, name, tagged=stopping))
+        found = None if stopping else session_members(exited.pid, skip=self._reaper.watched)
+        if found is None:
+            found = unit_processes(exited.pid, name, tagged=stopping)
+        leftovers = self._track_leftovers(name, found)
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 
     def _track_leftovers(self, name: str, pids: set[int]) -> set[int]:

@@ -181,6 +181,19 @@ def test_a_double_forking_daemon_leaves_an_orphan_that_dies_with_its_unit(pidone
     assert "processes still running" not in p.stdout_text()
 
 
+def test_leftovers_are_found_below_a_process_that_left_the_session(pidone, tmp_path):
+    # The inner sh starts `sleep 601` (in the unit's session), then becomes
+    # `sleep 602` in a session of its own: the unit's leftover hangs below a
+    # process that is not the unit's, and must still be found.
+    script = "sh -c 'sleep 601 & exec setsid sleep 602' & sleep 0.5; exit 0"
+    unit = {"service": {"command": ["sh", "-c", script]}, "restart": {"policy": "no"}}
+    p = start(pidone, tmp_path, {"daemon": unit, "idle": {"service": {"command": ["sleep", "600"]}}})
+    p.find_line(r"unit daemon: exited with status 0, leaving 1 process\(es\) behind")
+    args = p.run_inside(["ps", "-eo", "args"]).stdout.split(b"\n")
+    assert b"sleep 601" in args and b"sleep 602" in args
+    assert stop(p) == 0
+
+
 def test_restart_kills_the_previous_runs_orphans_before_spawning(pidone, tmp_path):
     script = "python3 -c 'import socket, time; s = socket.socket(); s.bind((\"127.0.0.1\", 18777)); s.listen(); time.sleep(600)' & sleep 0.2; echo bound; exit 1"
     unit = {"service": {"command": ["sh", "-c", script]},
