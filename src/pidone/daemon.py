@@ -464,8 +464,12 @@ class Init:
                                  setsid=True, setsigmask=(),
                                  setsigdef=[s for s in handled_signals() if s != signal.SIGKILL])
         except OSError as exc:
+            # The interpreter we would exec cannot even be run (no execute
+            # bit, not a program): name it, and say so in the log as well.
             os.close(out_r)
-            conn.reply(protocol.error("failed", f"cannot run the selftest: {exc.strerror}; nothing changed"))
+            why = f"cannot run the selftest: {sys.executable}: {exc.strerror}"
+            self.messages.say(f"re-exec refused: {why}")
+            conn.reply(protocol.error("failed", f"{why}; nothing changed"))
             return
         finally:
             os.close(out_w)
@@ -525,8 +529,8 @@ class Init:
             fds["notify"] = self.supervisor._notify.fd
         error = exec_self(keep, self.state_file.path, fds)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        self.messages.say(f"re-exec failed: {error.strerror}; carrying on as before")
-        conn.reply(protocol.error("failed", f"execv failed: {error.strerror}; nothing changed"))
+        self.messages.say(f"re-exec failed: {sys.executable}: {error.strerror}; carrying on as before")
+        conn.reply(protocol.error("failed", f"execv failed: {sys.executable}: {error.strerror}; nothing changed"))
 
     def _read_resume_state(self) -> dict | None:
         """After a re-exec: the state, or None (reported) if it cannot be

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from pidone_harness import ROOT, wait_for
+from pidone_harness import ROOT, proc_status, wait_for
 
 PY = sys.executable
 CANARY = {"service": {"command": [PY, "-u", "-c",
@@ -195,6 +195,116 @@ def test_a_broken_new_version_is_refused_and_nothing_changes(pidone, tmp_path, b
     assert "selftest" in out.stderr and "nothing changed" in out.stderr
     assert p.count_lines(r"re-executed as") == 0
     assert pids(p) == before and status(p)["pidone"]["version"] == "0.1.0"
+    assert_canary_intact(p)
+
+
+def start_time(pid: int) -> int:
+    """Field 22 of /proc/PID/stat: unchanged across an exec, new for a new process."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def unexecutable(p, tmp_path: Path, how: str) -> None:
+    """Make the interpreter pidone would execv (`sys.executable`, the same
+    for the selftest) unusable, as a botched upgrade would leave it: a copy
+    without its execute bit, or an executable file that is not a program.
+    It is mounted over the interpreter inside pidone's own mount namespace,
+    so the host and the shared venv are never touched."""
+    bad = tmp_path / f"python-{how.replace(' ', '-')}"
+    if how == "no execute bit":
+        shutil.copyfile(os.path.realpath(PY), bad)
+        bad.chmod(0o644)
+    else:
+        bad.write_bytes(b"\x00not a program\n")
+        bad.chmod(0o755)
+    out = p.run_inside(["sh", "-c", f"mount --make-rprivate / && mount --bind '{bad}' '{PY}'"])
+    assert out.returncode == 0, out.stderr
+    assert os.access(PY, os.X_OK) and subprocess.run([PY, "-c", "pass"]).returncode == 0, "the mount leaked"
+
+
+def executable_again(p) -> None:
+    """Undo `unexecutable` (quietly: it runs in `finally`, maybe before the
+    mount was made; the reexec that follows shows whether it worked)."""
+    p.run_inside(["umount", PY])
+
+
+def bump_version(copy: Path) -> None:
+    init = copy / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.1.1-test"'))
+
+
+REASONS = {"no execute bit": "Permission denied", "not a program": "Exec format error"}
+
+
+@pytest.mark.parametrize("how", list(REASONS))
+def test_a_new_version_that_is_not_executable_is_refused_and_nothing_changes(pidone, tmp_path, how):
+    """The upgrade left the interpreter unusable: the selftest cannot even
+    be run, so pidone refuses before anything is blocked or written."""
+    installed = Installed(tmp_path)
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY}, env=installed.env())
+    before, born, fds = pids(p), start_time(p.pid1), p.settled_fd_count()
+    installed.install(tmp_path, bump_version)
+    unexecutable(p, tmp_path, how)
+    try:
+        out = cli(p, "reexec", env=installed.env())
+        assert out.returncode == 1, out.stdout + out.stderr
+        assert f"cannot run the selftest: {PY}: {REASONS[how]}; nothing changed" in out.stderr, out.stderr
+        p.find_line(rf"re-exec refused: cannot run the selftest: .*: {REASONS[how]}")
+        assert p.count_lines(r"re-executing|re-executed as") == 0
+        assert start_time(p.pid1) == born and pids(p) == before
+        assert abs(p.settled_fd_count() - fds) <= 2
+        assert status(p)["pidone"]["version"] == "0.1.0"
+    finally:
+        executable_again(p)
+    out = reexec(p, env=installed.env())  # once the interpreter is back, the upgrade goes through
+    assert "0.1.1-test" in out.stdout and status(p)["pidone"]["version"] == "0.1.1-test"
+    assert pids(p) == before and start_time(p.pid1) == born
+    assert_canary_intact(p)
+
+
+@pytest.mark.parametrize("how", list(REASONS))
+def test_an_interpreter_broken_after_the_selftest_fails_the_execv_and_pidone_carries_on(pidone, tmp_path, how):
+    """The selftest passed, then the interpreter stopped being executable
+    before the execv (a package manager still at work): execv fails, and
+    pidone unblocks its signals, reports it and carries on as before."""
+    installed = Installed(tmp_path)
+    gate = tmp_path / "gate"
+
+    def pause_the_selftest(copy: Path) -> None:
+        upgrade = copy / "upgrade.py"
+        text = upgrade.read_text().replace(
+            '    args = parser.parse_args(argv)\n',
+            '    args = parser.parse_args(argv)\n'
+            f'    open({str(gate) + ".running"!r}, "w").close()\n'
+            f'    while not os.path.exists({str(gate) + ".go"!r}):\n'
+            '        import time; time.sleep(0.01)\n', 1)
+        assert "gate.go" in text
+        upgrade.write_text(text)
+
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY}, env=installed.env())
+    before, born, fds = pids(p), start_time(p.pid1), p.settled_fd_count()
+    mask = proc_status(p.pid1)["SigBlk"]
+    installed.install(tmp_path, pause_the_selftest)
+    caller = subprocess.Popen([PY, "-m", "pidone", "reexec", "--runtime-dir", str(p.runtime)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=installed.env())
+    try:
+        wait_for(Path(str(gate) + ".running").exists, 30, "the selftest to start")
+        unexecutable(p, tmp_path, how)
+        Path(str(gate) + ".go").touch()
+        stdout, stderr = caller.communicate(timeout=60)
+        assert caller.returncode == 1, stdout + stderr
+        assert f"execv failed: {PY}: {REASONS[how]}; nothing changed" in stderr, stderr
+        p.find_line(rf"re-exec failed: .*: {REASONS[how]}; carrying on as before")
+        assert p.count_lines(r"re-executed as") == 0
+        assert start_time(p.pid1) == born and pids(p) == before
+        assert proc_status(p.pid1)["SigBlk"] == mask, "the handled signals were left blocked"
+        assert abs(p.settled_fd_count() - fds) <= 2
+        assert status(p)["pidone"]["version"] == "0.1.0"
+    finally:
+        caller.kill()
+        caller.wait()
+        executable_again(p)
+    out = reexec(p, env=installed.env())
+    assert "0.1.0" in out.stdout and pids(p) == before and start_time(p.pid1) == born
     assert_canary_intact(p)
 
 
