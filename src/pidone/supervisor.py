@@ -77,6 +77,10 @@ class Supervisor:
         self._waiters: list[tuple[Callable[[], bool], Callable[[], None]]] = []
         self.started_at = time.time()
         self._exec_pending: set[str] = set()  # units whose exec is not confirmed yet
+        # What snapshot() wrote last time, reused while the same objects stand:
+        # definitions change only on reload, and a process's start time never.
+        self._plan_dicts: dict[str, tuple[Unit, dict]] = {}
+        self._start_times: dict[tuple[int, float | None], int | None] = {}
         self._table = None  # sysdeps.ProcessTable for the current batch, made on first need
         self.on_change: Callable[[], None] = lambda: None  # the daemon checkpoints the state
         self._loop = loop
@@ -239,11 +243,23 @@ class Supervisor:
         from pidone.sysdeps import read_start_time
 
         records = self.machine.records
+        plan_dicts = {}
+        for name, unit in self.units.items():
+            cached = self._plan_dicts.get(name)
+            plan_dicts[name] = cached if cached is not None and cached[0] is unit else (unit, unit_to_dict(unit))
+        self._plan_dicts = plan_dicts
+        start_times = {}
+        for rec in records.values():
+            if rec.pid:
+                # Keyed by spawn time too: a new run may get a recycled pid.
+                key = (rec.pid, rec.started_at)
+                start_times[key] = self._start_times[key] if key in self._start_times else read_start_time(rec.pid)
+        self._start_times = start_times
         return {
-            "plan": {name: unit_to_dict(unit) for name, unit in self.units.items()},
+            "plan": {name: unit_dict for name, (_, unit_dict) in plan_dicts.items()},
             "paths": {name: unit.path for name, unit in self.units.items()},
             "machine": self.machine.snapshot(),
-            "main_start_times": {name: read_start_time(rec.pid) for name, rec in records.items() if rec.pid},
+            "main_start_times": {name: start_times[rec.pid, rec.started_at] for name, rec in records.items() if rec.pid},
             "leftovers": [[unit, pid, read_start_time(pid)] for unit, pid in self._leftover_pidfds.values()],
             "timers": [[name, kind.value, timer.deadline] for (name, kind), timer in self._timers.items()
                        if not timer.cancelled],

@@ -364,6 +364,29 @@ def test_leftovers_keep_a_unit_stopping_until_they_exit():
     assert of(m.handle(ev.LeftoverExited("daemon", 50), 2.2), ev.AllStopped)
 
 
+def test_a_snapshot_is_plain_data_and_restores_every_field():
+    m = machine(make_unit("daemon", restart=RestartSection(policy=RestartPolicy.NO)), crashing())
+    boot(m)
+    run(m, "daemon", 1)
+    run(m, "svc", 2)
+    m.handle(ev.MainExited("daemon", 1, EXIT_0, leftovers=frozenset({52, 50})), 1.0)
+    m.handle(ev.MainExited("svc", 2, EXIT_1), 1.5)
+    data = m.snapshot()
+
+    def plain(value):
+        if isinstance(value, (list, dict)):
+            items = value.values() if isinstance(value, dict) else value
+            return all(plain(item) for item in items)
+        return type(value) in (str, int, float, bool, type(None))  # exactly: no Enum, no set
+
+    assert plain(data), data
+    assert data["records"]["daemon"]["leftovers"] == [50, 52]
+    again = machine(make_unit("daemon", restart=RestartSection(policy=RestartPolicy.NO)), crashing())
+    assert again.restore(data) == []
+    for name in ("daemon", "svc"):
+        assert again.records[name] == m.records[name]
+
+
 def test_a_late_exit_of_an_old_process_is_ignored():
     m = machine(crashing())
     boot(m)
