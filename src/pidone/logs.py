@@ -207,6 +207,7 @@ class LogRouter:
         self._sink = sink
         self._json = log_format == "json"
         self._streams: dict[int, tuple[str, str, bytearray]] = {}
+        self._fds_of: dict[str, list[int]] = {}  # unit -> its open pipes (a drain per exit must not scan all)
         self.history: dict[str, History] = {}
         # Followers of `pidone logs -f`: called with (unit, stream, time, line).
         self.followers: set = set()
@@ -217,12 +218,13 @@ class LogRouter:
         """Route what `fd` (a pipe read end we own) carries, as `unit`'s `stream`."""
         os.set_blocking(fd, False)
         self._streams[fd] = (unit, stream, bytearray())
+        self._fds_of.setdefault(unit, []).append(fd)
         self._loop.add_reader(fd, lambda: self._on_readable(fd))
 
     def drain(self, unit: str, budget: int = 1 << 20) -> None:
         """Read what `unit`'s pipes hold right now (up to `budget` bytes), so
         its last lines come before the news of its exit."""
-        for fd in [fd for fd, (name, _, _) in self._streams.items() if name == unit]:
+        for fd in list(self._fds_of.get(unit, ())):
             while budget > 0 and fd in self._streams:
                 try:
                     data = os.read(fd, READ_CHUNK)
@@ -284,6 +286,10 @@ class LogRouter:
 
     def _close(self, fd: int) -> None:
         unit, stream, partial = self._streams.pop(fd)
+        fds = self._fds_of[unit]
+        fds.remove(fd)
+        if not fds:
+            del self._fds_of[unit]
         self._loop.remove_reader(fd)
         os.close(fd)
         if partial:

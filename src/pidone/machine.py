@@ -152,6 +152,7 @@ class Machine:
                 self.records[name].reason = reason
         self.shutting_down = False
         self._all_stopped_sent = False
+        self._maybe_up: list[str] | None = None  # shutdown: units not yet seen down
         self._killed_any = False
         self._exit_sent = False
         self._actions: list[object] = []
@@ -626,7 +627,20 @@ class Machine:
     def _check_all_stopped(self) -> None:
         if self._all_stopped_sent:
             return
-        if all(rec.down for rec in self.records.values()):
+        # Called after every event of a shutdown: resume where the last
+        # call found a unit still up instead of asking every unit again
+        # (quadratic: 50 million checks for 10,000 units). Nothing starts
+        # during a shutdown, so a unit once down stays down; a last full
+        # pass makes sure of it.
+        if self._maybe_up is None:
+            self._maybe_up = list(self.records)
+        while self._maybe_up:
+            rec = self.records.get(self._maybe_up[-1])
+            if rec is not None and not rec.down:
+                return
+            self._maybe_up.pop()
+        self._maybe_up = [name for name, rec in self.records.items() if not rec.down]
+        if not self._maybe_up:
             self._all_stopped_sent = True
             self._actions.append(ev.AllStopped(self._killed_any))
 
