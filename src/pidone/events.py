@@ -163,6 +163,14 @@ class Spawn:
 
 
 @dataclass(frozen=True)
+class NewMainPid:
+    """MAINPID=: `pid` (already checked to be the unit's) is its main process now."""
+
+    name: str
+    pid: int
+
+
+@dataclass(frozen=True)
 class SignalUnit:
     """Send `signum` to the unit's process group and its leftovers."""
 

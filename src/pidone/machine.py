@@ -321,8 +321,10 @@ class Machine:
                 rec.status_text = value
             elif key == "STOPPING" and value == "1":
                 self._log(rec, "says it is stopping")
-            elif key == "MAINPID" and value.isdigit() and rec.pid is not None:
+            elif key == "MAINPID" and value.isdigit() and rec.pid is not None and int(value) != rec.pid:
                 rec.pid = int(value)
+                self._log(rec, f"main process is now pid {rec.pid} (MAINPID)")
+                self._actions.append(ev.NewMainPid(rec.name, rec.pid))
 
     def _on_HealthFailed(self, event: ev.HealthFailed) -> None:
         rec = self.records[event.name]

@@ -6,7 +6,6 @@ statuses (a probe's failure counted as another process's success).
 
 from __future__ import annotations
 
-from collections.abc import KeysView
 from typing import Hashable
 
 from pidone.events import ChildExited
@@ -32,10 +31,10 @@ class Reaper:
     def owner_of(self, pid: int) -> Hashable | None:
         return self._owners.get(pid)
 
-    @property
-    def watched(self) -> KeysView[int]:
-        """The pids whose exits are credited (a live view, not a copy)."""
-        return self._owners.keys()
+    def forget(self, pid: int) -> Hashable | None:
+        """Stop watching `pid` (someone else reaped it); return its owner,
+        or None if it was not watched (or was reaped here already)."""
+        return self._owners.pop(pid, None)
 
     def drain(self, limit: int | None = None) -> list[ChildExited]:
         """Reap every child that has exited (at most `limit`), without blocking.

@@ -31,6 +31,7 @@ from pidone.units import Unit
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
                b"PIDONE_STOP_DELAY", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
+MAINPID_RECHECK = 0.1  # s: a handed-over main that is another's zombie is looked at again
 MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan at stop
 FDS_PER_UNIT = 4  # two log pipes, a pidfd, an exec-error pipe
 # Reloads start at most this often; requests in between coalesce into one.
@@ -98,6 +99,11 @@ class Supervisor:
         self._health_watch: dict[str, object] = {}
         self._health_failures: dict[str, int] = {}
         self._main_pidfds: dict[str, int] = {}
+        # The session each unit's current run leads (the pid it was spawned
+        # as), both ways: it outlives a MAINPID hand-over, and sd_notify
+        # senders are recognised by it.
+        self._session_of: dict[str, int] = {}
+        self._unit_of_session: dict[int, str] = {}
         self._leftover_pidfds: dict[int, tuple[str, int]] = {}  # pidfd -> (unit, pid)
         self._probe_exits: dict[int, Callable[[int], None]] = {}
         self._base_env = {k: v for k, v in os.environb.items() if k not in PRIVATE_ENV}
@@ -293,9 +299,13 @@ class Supervisor:
                 lost.append((name, rec.pid))
                 continue
             self._reaper.watch(rec.pid, ("main", name))
+            stat = read_stat(rec.pid)  # after a MAINPID hand-over, not its own session
+            self._set_session(name, stat[3] if stat is not None else rec.pid)
             pidfd = self._system.pidfd_open(rec.pid)
             if pidfd is not None:
                 self._main_pidfds[name] = pidfd
+                if stat is not None and stat[1] != os.getpid():  # a handed-over main, another's child
+                    self._loop.add_reader(pidfd, lambda n=name, p=rec.pid, fd=pidfd: self._on_main_pidfd(n, p, fd))
         for fd, unit, stream, partial in state.get("streams", []):
             if unit in self.machine.records:
                 self._router.adopt(fd, unit, stream, partial)
@@ -354,6 +364,7 @@ class Supervisor:
                     rec.state = State.RUNNING
                     rec.started_at = rec.since = time.monotonic()
                     self._reaper.watch(pid, ("main", name))
+                    self._set_session(name, pid)
                     pidfd = self._system.pidfd_open(pid)
                     if pidfd is not None:
                         self._main_pidfds[name] = pidfd
@@ -547,6 +558,7 @@ class Supervisor:
         self._router.add(out_r, name, "stdout")
         self._router.add(err_r, name, "stderr")
         self._reaper.watch(pid, ("main", name))
+        self._set_session(name, pid)
         pidfd = self._system.pidfd_open(pid)
         if pidfd is not None:
             self._main_pidfds[name] = pidfd
@@ -556,6 +568,44 @@ class Supervisor:
         self._queue.append(ev.Spawned(name, pid, confirmed=False))
         self._exec_pending.add(name)
         self._loop.add_reader(error_fd, lambda: self._on_exec_result(name, pid, error_fd))
+
+    def _set_session(self, name: str, sid: int) -> None:
+        old = self._session_of.get(name)
+        if old is not None and self._unit_of_session.get(old) == name:
+            del self._unit_of_session[old]
+        self._session_of[name] = sid
+        self._unit_of_session[sid] = name
+
+    def _do_NewMainPid(self, action: ev.NewMainPid) -> None:
+        """Its exit is now the unit's; signals reach it through a pidfd,
+        which also tells when it ends if it is not our child (its parent,
+        not our reaper, would collect its status)."""
+        name, pid = action.name, action.pid
+        self._reaper.watch(pid, ("main", name))
+        old = self._main_pidfds.pop(name, None)
+        if old is not None:
+            self._loop.remove_reader(old)
+            os.close(old)
+        pidfd = self._system.pidfd_open(pid)
+        if pidfd is not None:
+            self._main_pidfds[name] = pidfd
+            self._loop.add_reader(pidfd, lambda: self._on_main_pidfd(name, pid, pidfd))
+
+    def _on_main_pidfd(self, name: str, pid: int, pidfd: int) -> None:
+        """A handed-over main process ended. If it is (or is about to be,
+        once its parent goes) our zombie, the reaper reports it; if its
+        parent reaped it, all we can say is that it is gone."""
+        self._loop.remove_reader(pidfd)
+        stat = read_stat(pid)
+        if stat is not None and stat[0] == "Z":
+            if stat[1] != os.getpid():  # its parent's to reap: look again soon
+                self._loop.call_later(MAINPID_RECHECK, lambda: self._on_main_pidfd(name, pid, pidfd)
+                                      if self._main_pidfds.get(name) == pidfd else None)
+            return
+        owner = self._reaper.forget(pid)  # gone (or the pid is already another's)
+        if owner is not None:
+            self._messages.say(f"unit {name}: main process {pid} was reaped by its parent; its exit status is unknown")
+            self.on_child_exit(ChildExited(pid, 0, owner))
 
     def _on_exec_result(self, name: str, pid: int, fd: int) -> None:
         self._loop.remove_reader(fd)
@@ -582,10 +632,14 @@ class Supervisor:
         whatever carries its tag or descends from any of those."""
         rec = self.machine.records[name]
         signalled: set[int] = set()
+        group = self._session_of.get(name, rec.pid)
         if rec.pid is not None:
-            # The main pid is not reaped yet, so its group id cannot have
-            # been recycled: the whole group gets the signal.
-            if not self._system.signal_group(rec.pid, signum):
+            # The group is the session the run leads. A live member (the
+            # main process) keeps its id from being recycled: the whole
+            # group gets the signal, and the main process too if a MAINPID
+            # hand-over put it outside the group.
+            stat = read_stat(rec.pid) if rec.pid != group else None
+            if not self._system.signal_group(group, signum) or (stat is not None and stat[2] != group):
                 self._system.send_signal(rec.pid, signum, self._main_pidfds.get(name))
             signalled.add(rec.pid)
         for pidfd, (unit, pid) in list(self._leftover_pidfds.items()):
@@ -600,11 +654,11 @@ class Supervisor:
             if self._table is None:
                 self._table = process_table()
             table = self._table
-        for pid in unit_processes(rec.pid, name, tagged=escapees, table=table):
+        for pid in unit_processes(group, name, tagged=escapees, table=table):
             if pid in signalled:
                 continue
             stat = read_stat(pid)
-            if not escapees and stat is not None and stat[2] == rec.pid:
+            if not escapees and stat is not None and stat[2] == group:
                 continue  # a member of the group: it already got the signal
             self._signal_pid(pid, signum)
 
@@ -699,6 +753,7 @@ class Supervisor:
     def _on_main_exit(self, name: str, exited: ChildExited) -> None:
         pidfd = self._main_pidfds.pop(name, None)
         if pidfd is not None and self.machine.records[name].pid == exited.pid:
+            self._loop.remove_reader(pidfd)
             os.close(pidfd)
         elif pidfd is not None:
             self._main_pidfds[name] = pidfd  # a MAINPID hand-over: keep the new one's
@@ -706,10 +761,18 @@ class Supervisor:
         # Escapees that left the session are only searched for (a read of
         # every environ) when the unit is being stopped; an ordinary exit
         # looks for its session and group below pidone's own children only.
-        stopping = self.machine.records[name].state.value == "stopping"
-        found = None if stopping else session_members(exited.pid, skip=self._reaper.watched)
+        rec = self.machine.records[name]
+        if rec.pid is not None and rec.pid != exited.pid:
+            # After a MAINPID hand-over: the launcher went, the run goes on.
+            self.submit(ev.MainExited(name, exited.pid, exited.status))
+            return
+        session = self._session_of.get(name, exited.pid)
+        stopping = rec.state.value == "stopping"
+        mine = ("main", name)
+        found = None if stopping else session_members(
+            session, skip=lambda pid: self._reaper.owner_of(pid) not in (None, mine))
         if found is None:
-            found = unit_processes(exited.pid, name, tagged=stopping)
+            found = unit_processes(session, name, tagged=stopping)
         leftovers = self._track_leftovers(name, found)
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 
@@ -742,18 +805,27 @@ class Supervisor:
         if name is None:
             return  # not a process of any unit: ignored, as the spec says
         for key, value in fields:
-            if key == "MAINPID" and value.isdigit() and self._unit_of(int(value)) == name:
-                self._reaper.watch(int(value), ("main", name))
+            if key == "MAINPID" and not (value.isdigit() and self._unit_of(int(value)) == name):
+                # Never let a unit point pidone's signals at someone else's process.
+                self._messages.say(f"unit {name}: MAINPID={value} is not a process of this unit; ignored")
+                fields = tuple(item for item in fields if item[0] != "MAINPID")
+                break
         self.submit(ev.Notified(name, fields))
 
     def _unit_of(self, pid: int) -> str | None:
-        """Which unit's process `pid` is: its main process, or a member of
-        the session the main process leads."""
+        """Which running unit's process `pid` is: its main process, or a
+        member of the session its run leads (lookups, not a walk over every
+        unit per datagram)."""
+        owner = self._reaper.owner_of(pid)
+        if isinstance(owner, tuple) and owner[0] == "main":
+            rec = self.machine.records.get(owner[1])
+            if rec is not None and rec.pid == pid:
+                return owner[1]
         stat = read_stat(pid)
-        sid = stat[3] if stat else None
-        for name, rec in self.machine.records.items():
-            if rec.pid is not None and (rec.pid == pid or rec.pid == sid):
-                return name
+        name = self._unit_of_session.get(stat[3]) if stat else None
+        rec = self.machine.records.get(name) if name is not None else None
+        if rec is not None and rec.pid is not None and self._session_of.get(name) == stat[3]:
+            return name
         return None
 
     # -- exec probes ---------------------------------------------------------------

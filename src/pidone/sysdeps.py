@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Signals that mean a fault in pidone itself: a real one must kill us (a
@@ -241,21 +241,21 @@ def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: 
     return found | _descend(children, found)
 
 
-def session_members(sid: int, skip: Collection[int] = ()) -> set[int] | None:
+def session_members(sid: int, skip: Callable[[int], bool] = lambda pid: False) -> set[int] | None:
     """Every live process in session or process group `sid`, and their
     descendants, found from pidone's own children down instead of by reading
     every process in /proc. Right after a unit's main process exited, its
     surviving processes all hang below pidone (orphans are reparented to
-    us): so only the subtrees of our children not in `skip` (the pids we
-    started, which lead sessions of their own) need a look. Beside 100 idle
-    units that is no read at all instead of a few hundred.
+    us): so only the subtrees of our children that `skip` does not rule out
+    (those we started for other units, in sessions of their own) need a
+    look. Beside 100 idle units that is no read at all instead of hundreds.
     Returns None where a scan of /proc is the better way: the kernel has no
     /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), or there are so
     many unknown children (an orphan storm) that one read per process wins."""
     roots = children_of(os.getpid())
     if roots is None:
         return None
-    roots = [pid for pid in roots if pid not in skip]
+    roots = [pid for pid in roots if not skip(pid)]
     if len(roots) > MAX_WALKED_ORPHANS:
         return None
     found: set[int] = set()

@@ -5,6 +5,7 @@ failures reported with their stage."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+
+from pidone_harness import raw_request
 
 PY = sys.executable
 
@@ -190,6 +193,64 @@ def test_a_unit_ignoring_sigterm_is_killed_at_its_timeout_with_its_escaped_grand
     # Nothing was left for the final sweep: the setsid escapee died with its unit.
     assert "processes still running" not in text
     assert "some units had to be killed" in text
+
+
+HANDOVER = """
+import os, socket, sys, time
+child = os.fork()
+if child == 0:  # the daemon proper: a member of the unit's session
+    time.sleep(float(sys.argv[1]))
+    os._exit(3)
+print("child", child, flush=True)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(os.environ["NOTIFY_SOCKET"])
+s.send(f"MAINPID={child}".encode())
+time.sleep(0.3)
+if os.fork() == 0:  # READY=1 from another process of the session, which
+    s.send(b"READY=1")  # stays a moment: a sender gone before pidone reads
+    time.sleep(1)       # the datagram cannot be told from a stranger
+    os._exit(0)
+if sys.argv[2] == "stay":  # the launcher reaps the daemon itself
+    os.waitpid(child, 0)
+    print("reaped", flush=True)
+    time.sleep(600)
+os.wait()
+time.sleep(0.3)
+sys.exit(0)  # the launcher goes; the unit lives on in its child
+"""
+
+
+def handover(lifetime: float, launcher: str) -> str:
+    return tomli_w.dumps({"service": {"type": "notify", "command": [PY, "-c", HANDOVER, str(lifetime), launcher]},
+                          "restart": {"policy": "no"}, "stop": {"timeout": "5s"}})
+
+
+def test_notify_from_a_session_member_and_a_mainpid_hand_over(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"handover": handover(600, "go")})
+    launcher = int(re.search(rb"started \(pid (\d+)\)", p.find_line(r"unit handover: started")).group(1))
+    child = int(p.find_line(r"^handover \| child ").split()[-1])
+    p.find_line(r"unit handover: main process is now pid \d+ \(MAINPID\)")
+    p.find_line(r"unit handover: ready", timeout=10)
+    gone = f"for i in $(seq 200); do kill -0 {launcher} 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
+    assert p.run_inside(["sh", "-c", gone]).returncode == 0, "the launcher did not exit"
+    socket_path = tmp_path / "run" / "private" / "control.sock"
+    reply = json.loads(raw_request(socket_path, b'{"v": 1, "cmd": "status"}\n').splitlines()[0])
+    [unit] = reply["result"]["units"]
+    assert (unit["state"], unit["pid"], unit["orphans"]) == ("running", child, []), unit
+    p.kill(signal.SIGTERM)
+    assert p.wait() == 0, p.output()  # the child took SIGTERM: not killed at the stop timeout
+    text = p.stdout_text()
+    assert "unit handover: stopped" in text and "SIGKILL" not in text
+
+
+def test_a_handed_over_main_reaped_by_its_launcher_is_still_seen_to_end(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"handover": handover(1.5, "stay")})
+    p.find_line(r"unit handover: ready", timeout=10)
+    p.find_line(r"^handover \| reaped", timeout=10)
+    p.find_line(r"unit handover: main process \d+ was reaped by its parent; its exit status is unknown", timeout=5)
+    p.find_line(r"unit handover: exited with status 0, leaving 1 process\(es\) behind")
+    p.kill(signal.SIGTERM)
+    assert p.wait() == 0, p.output()
 
 
 def test_shutdown_runs_in_reverse_dependency_order(pidone, tmp_path):
