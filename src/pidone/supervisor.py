@@ -24,8 +24,8 @@ from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
 from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
-from pidone.sysdeps import (System, process_table, process_usage, read_stat, session_members,
-                            unit_processes)
+from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
+                            unit_processes, unit_tag)
 from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
@@ -83,6 +83,7 @@ class Supervisor:
         self._plan_dicts: dict[str, tuple[Unit, dict]] = {}
         self._start_times: dict[tuple[int, float | None], int | None] = {}
         self._table = None  # sysdeps.ProcessTable for the current batch, made on first need
+        self._orphans: tuple[int, list[int] | None] | None = None  # (reaped count, orphan_roots())
         self.on_change: Callable[[], None] = lambda: None  # the daemon checkpoints the state
         self._loop = loop
         self._reaper = reaper
@@ -359,7 +360,7 @@ class Supervisor:
             if stat is None or stat[1] != me or stat[3] != pid or stat[0] in ("Z", "X"):
                 continue
             for name, rec in self.machine.records.items():
-                if rec.pid is None and has_unit_tag(pid, b"PIDONE_UNIT=" + name.encode()):
+                if rec.pid is None and has_unit_tag(pid, unit_tag(name)):
                     rec.pid, rec.desired = pid, Desired.UP
                     rec.state = State.RUNNING
                     rec.started_at = rec.since = time.monotonic()
@@ -648,19 +649,46 @@ class Supervisor:
                 signalled.add(pid)
         if rec.pid is None and not escapees:
             return
-        if escapees:
-            table = None  # SIGKILL: a fresh look, so nothing new escapes it
-        else:
-            if self._table is None:
-                self._table = process_table()
-            table = self._table
-        for pid in unit_processes(group, name, tagged=escapees, table=table):
+        # SIGKILL takes a fresh look, so that nothing new escapes it.
+        for pid in self._processes_of(name, group, escapees=escapees, fresh=escapees, shared_table=not escapees):
             if pid in signalled:
                 continue
             stat = read_stat(pid)
             if not escapees and stat is not None and stat[2] == group:
                 continue  # a member of the group: it already got the signal
             self._signal_pid(pid, signum)
+
+    def _processes_of(self, name: str, group: int | None, *, escapees: bool, fresh: bool,
+                      shared_table: bool) -> set[int]:
+        """The live processes of `name`'s run leading session `group`; with
+        `escapees`, also those that left it (found by their PIDONE_UNIT tag,
+        which costs a read of their environment: only when stopping). A
+        walk down from the unit's main process and the orphans pidone holds
+        (listed anew if `fresh`), else a /proc scan (the one this batch's
+        stops share, with `shared_table`)."""
+        orphans = self._orphan_roots(fresh)
+        if orphans is not None:
+            mine = ("main", name)
+            rec = self.machine.records[name]
+            own = {pid for pid in (rec.pid, group) if pid is not None and self._reaper.owner_of(pid) == mine}
+            return unit_members(group, [*own, *orphans], tag=unit_tag(name) if escapees else None)
+        table = None
+        if shared_table:
+            if self._table is None:
+                self._table = process_table()
+            table = self._table
+        return unit_processes(group, name, tagged=escapees, table=table)
+
+    def _orphan_roots(self, fresh: bool) -> list[int] | None:
+        """sysdeps.orphan_roots(), listed again only when something was
+        reaped since (or when `fresh`): orphans come to us when a process
+        exits, and a unit's leftovers are looked for when its main process
+        was reaped, so a shutdown of N units lists our N children once per
+        batch of exits, not once per exit."""
+        reaped = self._reaper.reaped
+        if fresh or self._orphans is None or self._orphans[0] != reaped:
+            self._orphans = (reaped, orphan_roots(lambda pid: self._reaper.owner_of(pid) is not None))
+        return self._orphans[1]
 
     def _signal_pid(self, pid: int, signum: int) -> None:
         pidfd = self._system.pidfd_open(pid)
@@ -766,13 +794,8 @@ class Supervisor:
             # After a MAINPID hand-over: the launcher went, the run goes on.
             self.submit(ev.MainExited(name, exited.pid, exited.status))
             return
-        session = self._session_of.get(name, exited.pid)
-        stopping = rec.state.value == "stopping"
-        mine = ("main", name)
-        found = None if stopping else session_members(
-            session, skip=lambda pid: self._reaper.owner_of(pid) not in (None, mine))
-        if found is None:
-            found = unit_processes(session, name, tagged=stopping)
+        found = self._processes_of(name, self._session_of.get(name, exited.pid),
+                                   escapees=rec.state.value == "stopping", fresh=False, shared_table=False)
         leftovers = self._track_leftovers(name, found)
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 

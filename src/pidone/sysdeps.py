@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # Signals that mean a fault in pidone itself: a real one must kill us (a
@@ -194,6 +194,11 @@ def read_stat(pid: int) -> tuple[str, int, int, int] | None:
         return None
 
 
+def unit_tag(name: str) -> bytes:
+    """The environment entry every process of unit `name` inherits."""
+    return b"PIDONE_UNIT=" + name.encode()
+
+
 def has_unit_tag(pid: int, tag: bytes) -> bool:
     """True if `pid`'s environment holds `tag` (b'PIDONE_UNIT=name')."""
     try:
@@ -227,7 +232,7 @@ def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: 
     their descendants. Reads /proc only, or uses `table` when the caller
     already has one (several units signalled in one batch share it)."""
     me = os.getpid()
-    tag = b"PIDONE_UNIT=" + name.encode()
+    tag = unit_tag(name)
     stats = process_table() if table is None else table
     if exclude:
         stats = {pid: stat for pid, stat in stats.items() if pid not in exclude}
@@ -241,23 +246,17 @@ def unit_processes(sid: int | None, name: str, *, tagged: bool = True, exclude: 
     return found | _descend(children, found)
 
 
-def session_members(sid: int, skip: Callable[[int], bool] = lambda pid: False) -> set[int] | None:
-    """Every live process in session or process group `sid`, and their
-    descendants, found from pidone's own children down instead of by reading
-    every process in /proc. Right after a unit's main process exited, its
-    surviving processes all hang below pidone (orphans are reparented to
-    us): so only the subtrees of our children that `skip` does not rule out
-    (those we started for other units, in sessions of their own) need a
-    look. Beside 100 idle units that is no read at all instead of hundreds.
-    Returns None where a scan of /proc is the better way: the kernel has no
-    /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN), or there are so
-    many unknown children (an orphan storm) that one read per process wins."""
-    roots = children_of(os.getpid())
-    if roots is None:
-        return None
-    roots = [pid for pid in roots if not skip(pid)]
-    if len(roots) > MAX_WALKED_ORPHANS:
-        return None
+def unit_members(sid: int | None, roots: Iterable[int], tag: bytes | None = None) -> set[int]:
+    """What unit_processes finds (members of session or group `sid`, with
+    `tag` also the processes carrying it, and all their descendants), found
+    by walking down from `roots` instead of reading every process in /proc.
+    A unit's processes all hang below pidone: below its main process, or
+    reparented to pidone once orphaned. So the roots are the unit's own main
+    process and pidone's children it did not start (see orphan_roots):
+    usually a handful, where /proc holds every unit's processes.
+    A process that is reparented while the walk passes (its parent exited
+    just then) can be missed; a scan of /proc has the same blind spot for
+    processes forked while it reads."""
     found: set[int] = set()
     # (pid, below a member): a member's descendants are the unit's whatever
     # their session; a member can also sit below a process that left it.
@@ -266,14 +265,27 @@ def session_members(sid: int, skip: Callable[[int], bool] = lambda pid: False) -
         pid, below_member = todo.pop()
         stat = read_stat(pid)
         alive = stat is not None and stat[0] not in ("Z", "X")
-        member = below_member or (alive and sid in (stat[2], stat[3]))
+        member = below_member or (alive and (sid in (stat[2], stat[3]) or (tag is not None and has_unit_tag(pid, tag))))
         if alive and member:
             found.add(pid)
         todo.extend((child, member) for child in children_of(pid) or ())
     return found
 
 
-# Above this many children pidone did not start, a /proc scan is cheaper.
+def orphan_roots(known: Callable[[int], bool]) -> list[int] | None:
+    """pidone's children that `known` does not claim (orphans reparented to
+    us): with a unit's main process, the roots of unit_members' walk.
+    None where a scan of /proc is the better way: the kernel does not list
+    children (no CONFIG_PROC_CHILDREN), or there are so many orphans (a
+    storm) that one read per process is cheaper than a walk."""
+    children = children_of(os.getpid())
+    if children is None:
+        return None
+    roots = [pid for pid in children if not known(pid)]
+    return roots if len(roots) <= MAX_WALKED_ORPHANS else None
+
+
+# Above this many orphans, a /proc scan is cheaper than the walk.
 MAX_WALKED_ORPHANS = 64
 
 
