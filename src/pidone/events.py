@@ -3,12 +3,54 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from enum import Enum
 from typing import Hashable
 
 
-@dataclass(frozen=True)
+def value(cls: type) -> type:
+    """Make `cls` an immutable value from its annotated fields, as
+    @dataclass(frozen=True) would: __init__ (with the class attributes as
+    defaults), __eq__ and __hash__ by type and fields, __repr__, and no
+    assignment after __init__. Written here because the real one costs
+    0.4 ms a class, and these 30 classes were 12 ms of pidone's start-up
+    (a tenth of its time to the first unit); this is one exec per class."""
+    names = tuple(cls.__dict__.get("__annotations__", {}))
+    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    params = "".join(f", {name}=_default_{name}" if name in defaults else f", {name}" for name in names)
+    body = "".join(f"\n    _set(self, {name!r}, {name})" for name in names) or "\n    pass"
+    namespace = {"_set": object.__setattr__, **{f"_default_{name}": v for name, v in defaults.items()}}
+    exec(f"def __init__(self{params}):{body}", namespace)
+    namespace["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = namespace["__init__"]
+    cls._fields = names
+    cls.__eq__ = _value_eq
+    cls.__hash__ = _value_hash
+    cls.__repr__ = _value_repr
+    cls.__setattr__ = cls.__delattr__ = _value_frozen
+    return cls
+
+
+def _value_eq(self, other):
+    if type(other) is not type(self):
+        return NotImplemented
+    return all(getattr(self, name) == getattr(other, name) for name in self._fields)
+
+
+def _value_hash(self):
+    return hash((type(self), *(getattr(self, name) for name in self._fields)))
+
+
+def _value_repr(self):
+    fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+    return f"{type(self).__name__}({fields})"
+
+
+def _value_frozen(self, *args):
+    raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+
+@value
 class ChildExited:
     """A child was reaped. `owner` is who started it (a unit name, the main
     command, a probe), or None for an orphan nobody claimed."""
@@ -44,37 +86,37 @@ class TimerKind(str, Enum):
 # that is no longer the unit's current one (a late exit of an old run).
 
 
-@dataclass(frozen=True)
+@value
 class StartAll:
     """Boot: every unit is wanted up."""
 
 
-@dataclass(frozen=True)
+@value
 class StartUnit:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class StopUnit:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class RestartUnit:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class Resumed:
     """The state was restored after a re-exec."""
 
 
-@dataclass(frozen=True)
+@value
 class Shutdown:
     """Stop everything in reverse dependency order."""
 
 
-@dataclass(frozen=True)
+@value
 class Spawned:
     """The unit's main process exists. `confirmed` when exec is known to have
     succeeded (posix_spawn); otherwise ExecConfirmed or SpawnFailed follows."""
@@ -84,13 +126,13 @@ class Spawned:
     confirmed: bool = True
 
 
-@dataclass(frozen=True)
+@value
 class ExecConfirmed:
     name: str
     pid: int
 
 
-@dataclass(frozen=True)
+@value
 class SpawnFailed:
     """The spawn failed; `pid` is set when a forked child exists and will
     exit (its exit is then the failure), None when nothing was created."""
@@ -100,7 +142,7 @@ class SpawnFailed:
     pid: int | None = None
 
 
-@dataclass(frozen=True)
+@value
 class MainExited:
     """The unit's main process was reaped. `leftovers` are processes of its
     session or group still alive at that moment."""
@@ -111,20 +153,20 @@ class MainExited:
     leftovers: frozenset[int] = frozenset()
 
 
-@dataclass(frozen=True)
+@value
 class LeftoverExited:
     name: str
     pid: int
 
 
-@dataclass(frozen=True)
+@value
 class ReadyPassed:
     """The readiness probe passed, or the service sent READY=1."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class Notified:
     """An sd_notify datagram from a process of the unit (already parsed)."""
 
@@ -132,13 +174,13 @@ class Notified:
     fields: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@value
 class HealthFailed:
     name: str
     detail: str
 
 
-@dataclass(frozen=True)
+@value
 class ApplyPlan:
     """Reload: `units` is the new plan (broken files keep their last good
     definition), `blocked` the units that must not start, `diff` what
@@ -149,7 +191,7 @@ class ApplyPlan:
     diff: object  # graph.Diff
 
 
-@dataclass(frozen=True)
+@value
 class TimerFired:
     name: str
     kind: TimerKind
@@ -157,12 +199,12 @@ class TimerFired:
 
 # -- actions the machine asks the supervisor to carry out -------------------
 
-@dataclass(frozen=True)
+@value
 class Spawn:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class NewMainPid:
     """MAINPID=: `pid` (already checked to be the unit's) is its main process now."""
 
@@ -170,7 +212,7 @@ class NewMainPid:
     pid: int
 
 
-@dataclass(frozen=True)
+@value
 class SignalUnit:
     """Send `signum` to the unit's process group and its leftovers."""
 
@@ -178,54 +220,54 @@ class SignalUnit:
     signum: int
 
 
-@dataclass(frozen=True)
+@value
 class KillUnit:
     """SIGKILL everything the unit started, including escapees."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class WatchReady:
     """Poll the unit's [ready] probe until it passes or is unwatched."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class UnwatchReady:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class WatchHealth:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class UnwatchHealth:
     name: str
 
 
-@dataclass(frozen=True)
+@value
 class SetTimer:
     name: str
     kind: TimerKind
     deadline: float
 
 
-@dataclass(frozen=True)
+@value
 class ClearTimer:
     name: str
     kind: TimerKind
 
 
-@dataclass(frozen=True)
+@value
 class Log:
     text: str
 
 
-@dataclass(frozen=True)
+@value
 class Exit:
     """A critical unit ended for good: the container ends with `status`."""
 
@@ -233,12 +275,12 @@ class Exit:
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class ReloadDone:
     """Every unit the last ApplyPlan touched has settled."""
 
 
-@dataclass(frozen=True)
+@value
 class AllStopped:
     """Shutdown is complete: no unit has a process left."""
 

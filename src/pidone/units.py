@@ -9,7 +9,6 @@ whose message says what was expected; the loader adds file, table and key.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 import resource
@@ -18,7 +17,6 @@ import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from urllib.parse import urlsplit
 
 # --- names -------------------------------------------------------------------
 
@@ -429,6 +427,8 @@ def parse_host_port(text: str) -> tuple[str, int]:
         host, sep, port = text[1:].partition("]:")
         if not sep:
             raise ValueError(expected)
+        import ipaddress  # only for probes that name an IPv6 address (start-up time)
+
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
@@ -461,6 +461,8 @@ def parse_http_url(text: str) -> tuple[str, int, str]:
     expected = f'expected a URL such as "http://127.0.0.1:8000/healthz", got {show(text)}'
     if not text.isprintable() or " " in text:
         raise ValueError(expected)
+    from urllib.parse import urlsplit  # only for http probes (start-up time)
+
     parts = urlsplit(text)
     if parts.scheme != "http":
         raise ValueError(f"only http:// URLs are supported; {expected}")

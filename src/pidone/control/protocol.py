@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import orjson
-
 from pidone.errors import ControlError
 from pidone.units import valid_name
 
@@ -49,6 +47,8 @@ class Request:
 
 
 def encode(obj: object) -> bytes:
+    import orjson  # here, not at the top: PID 1 starts its units before it needs JSON
+
     return orjson.dumps(obj) + b"\n"
 
 
@@ -71,6 +71,8 @@ def error(code: str, message: str) -> bytes:
 def parse_request(line: bytes) -> Request:
     """Turn one request line into a Request; raise ControlError saying
     what is wrong (bad JSON, version, command, argument types, names)."""
+    import orjson
+
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
