@@ -142,3 +142,39 @@ def test_a_callback_that_closes_another_fd_stops_its_pending_event(loop):
     assert fired in (["first"], ["second", "first"])
     for fd in (r1, w1, r2, w2):
         os.close(fd)
+
+
+def test_a_hang_up_wakes_the_reader(loop):
+    r, w = os.pipe()
+    seen = []
+
+    def on_read():
+        seen.append(os.read(r, 10))
+        loop.remove_reader(r)
+        loop.stop()
+
+    loop.add_reader(r, on_read)
+    os.close(w)  # EPOLLHUP alone, no EPOLLIN
+    loop.call_later(2, loop.stop)
+    loop.run()
+    os.close(r)
+    assert seen == [b""]
+
+
+def test_an_fd_closed_without_removal_can_be_registered_again(loop):
+    r, w = os.pipe()
+    loop.add_reader(r, lambda: None)
+    os.close(r)  # the kernel drops it from the epoll set; the loop does not know
+    r2, w2 = os.pipe()
+    if r2 != r:  # make the new pipe take the old number
+        os.dup2(r2, r)
+        os.close(r2)
+    seen = []
+    loop.add_reader(r, lambda: (seen.append(os.read(r, 10)), loop.stop()))
+    os.write(w2, b"new")
+    loop.call_later(2, loop.stop)
+    loop.run()
+    loop.remove_reader(r)
+    for fd in (r, w, w2):
+        os.close(fd)
+    assert seen == [b"new"]
