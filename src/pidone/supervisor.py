@@ -275,6 +275,7 @@ class Supervisor:
             "file_errors": {name: [str(p) for p in problems] for name, problems in self.file_errors.items()},
             "notify_fd": self._notify.fd if self._notify is not None else None,
             "reaped": [self._reaper.reaped, self._reaper.orphans_reaped],
+            "nofile": self._nofile,
         }
 
     def inheritable_fds(self) -> list[int]:
@@ -291,6 +292,8 @@ class Supervisor:
         from pidone.sysdeps import read_start_time
 
         unknown = self.machine.restore(state.get("machine", {}))
+        if state.get("nofile"):  # the limit the first pidone found, and children get back
+            self._nofile = (state["nofile"][0], state["nofile"][1])
         starts = state.get("main_start_times", {})
         lost = []
         for name, rec in self.machine.records.items():
@@ -304,7 +307,7 @@ class Supervisor:
             self._set_session(name, stat[3] if stat is not None else rec.pid)
             pidfd = self._system.pidfd_open(rec.pid)
             if pidfd is not None:
-                self._main_pidfds[name] = pidfd
+                pidfd = self._main_pidfds[name] = self._kept(pidfd)
                 if stat is not None and stat[1] != os.getpid():  # a handed-over main, another's child
                     self._loop.add_reader(pidfd, lambda n=name, p=rec.pid, fd=pidfd: self._on_main_pidfd(n, p, fd))
         for fd, unit, stream, partial in state.get("streams", []):
@@ -556,19 +559,35 @@ class Supervisor:
         finally:
             os.close(out_w)
             os.close(err_w)
-        self._router.add(out_r, name, "stdout")
-        self._router.add(err_r, name, "stderr")
+        self._router.add(self._kept(out_r), name, "stdout")
+        self._router.add(self._kept(err_r), name, "stderr")
         self._reaper.watch(pid, ("main", name))
         self._set_session(name, pid)
         pidfd = self._system.pidfd_open(pid)
         if pidfd is not None:
-            self._main_pidfds[name] = pidfd
+            self._main_pidfds[name] = self._kept(pidfd)
         if error_fd is None:
             self._queue.append(ev.Spawned(name, pid, confirmed=True))
             return
         self._queue.append(ev.Spawned(name, pid, confirmed=False))
         self._exec_pending.add(name)
         self._loop.add_reader(error_fd, lambda: self._on_exec_result(name, pid, error_fd))
+
+    def _kept(self, fd: int) -> int:
+        """Move an fd pidone keeps (a log pipe, a pidfd) above the fd limit
+        its children get back, when pidone raised its own. posix_spawn
+        refuses to hand a child an fd at or above the limit in force at the
+        spawn (the original one, lowered for that moment), so the numbers
+        below it are kept free for the pipes each spawn hands over: without
+        this, the ~330th unit under Docker's soft limit of 1024 failed to
+        spawn with EBADF."""
+        if self._nofile is None:
+            return fd
+        import fcntl
+
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, self._nofile[0])
+        os.close(fd)
+        return high
 
     def _set_session(self, name: str, sid: int) -> None:
         old = self._session_of.get(name)
@@ -589,7 +608,7 @@ class Supervisor:
             os.close(old)
         pidfd = self._system.pidfd_open(pid)
         if pidfd is not None:
-            self._main_pidfds[name] = pidfd
+            pidfd = self._main_pidfds[name] = self._kept(pidfd)
             self._loop.add_reader(pidfd, lambda: self._on_main_pidfd(name, pid, pidfd))
 
     def _on_main_pidfd(self, name: str, pid: int, pidfd: int) -> None:
@@ -811,6 +830,7 @@ class Supervisor:
             pidfd = self._system.pidfd_open(pid)
             if pidfd is None:
                 continue
+            pidfd = self._kept(pidfd)
             self._leftover_pidfds[pidfd] = (name, pid)
             self._loop.add_reader(pidfd, lambda fd=pidfd: self._on_leftover_exit(fd))
             watched.add(pid)

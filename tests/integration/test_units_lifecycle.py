@@ -253,6 +253,29 @@ def test_a_handed_over_main_reaped_by_its_launcher_is_still_seen_to_end(pidone, 
     assert p.wait() == 0, p.output()
 
 
+def test_four_hundred_units_under_a_soft_fd_limit_of_1024_all_start(pidone, tmp_path):
+    # Docker 25+ and containerd 2 give containers a soft limit of 1024: 400
+    # units need more fds than that, so pidone raises its own and gives each
+    # unit the original back.
+    import resource
+
+    from pidone_harness import reset_signals
+
+    def soft_1024() -> None:
+        reset_signals()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    units = {f"u{i}": '[service]\ncommand = ["sleep", "600"]\n' for i in range(400)}
+    p = start(pidone, tmp_path, units, preexec_fn=soft_1024)
+    p.wait_count(r"unit u\d+: started", 400, timeout=60)
+    assert "unable to spawn" not in p.stdout_text()
+    limits = p.run_inside(["sh", "-c", "cat /proc/$(pgrep -o -x sleep)/limits"]).stdout.decode()
+    soft = next(line.split()[3] for line in limits.splitlines() if line.startswith("Max open files"))
+    assert soft == "1024", limits
+    p.kill(signal.SIGTERM)
+    assert p.wait(timeout=60) == 0
+
+
 def test_shutdown_runs_in_reverse_dependency_order(pidone, tmp_path):
     def svc(deps=""):
         return f"""
