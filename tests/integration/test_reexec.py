@@ -248,6 +248,7 @@ def test_a_new_version_that_is_not_executable_is_refused_and_nothing_changes(pid
         out = cli(p, "reexec", env=installed.env())
         assert out.returncode == 1, out.stdout + out.stderr
         assert f"cannot run the selftest: {PY}: {REASONS[how]}; nothing changed" in out.stderr, out.stderr
+        assert "try: `pidone selftest` runs the installed pidone's checks" in out.stderr
         p.find_line(rf"re-exec refused: cannot run the selftest: .*: {REASONS[how]}")
         assert p.count_lines(r"re-executing|re-executed as") == 0
         assert start_time(p.pid1) == born and pids(p) == before

@@ -237,7 +237,8 @@ def _reexec(args, path: str) -> int:
     if args.json:
         _print_json(reply)
     if not reply.get("ok"):
-        return _failed(reply)
+        # Nothing changed: what to look at is the new installation.
+        return _failed(reply, "`pidone selftest` runs the installed pidone's checks")
     if not args.json:
         result = reply["result"]
         print(f"re-executed: pidone {result['version']} is PID {result['pid']}, carrying on with {result['units']} unit(s)")
@@ -285,13 +286,13 @@ def _code(reply: dict) -> int:
     return EXIT_FAILED
 
 
-def _failed(reply: dict) -> int:
+def _failed(reply: dict, failed_hint: str = "`pidone status` and `pidone logs UNIT` say why") -> int:
     error = reply.get("error") or {}
     _err(error.get("message", "pidone refused the request"))
     hints = {
         "permission-denied": "run it as root (or as pidone's user)",
         "unknown-unit": "`pidone status` lists the units",
-        "failed": "`pidone status` and `pidone logs UNIT` say why",
+        "failed": failed_hint,
         "busy": "try again in a moment",
     }
     hint = hints.get(error.get("code", ""))
