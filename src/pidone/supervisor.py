@@ -652,7 +652,9 @@ class Supervisor:
         whatever carries its tag or descends from any of those."""
         rec = self.machine.records[name]
         signalled: set[int] = set()
-        group = self._session_of.get(name, rec.pid)
+        # Without a main process the old run's session may hold no one any
+        # more, and its id may be a stranger's by now: then only the tag counts.
+        group = self._session_of.get(name, rec.pid) if rec.pid is not None else None
         if rec.pid is not None:
             # The group is the session the run leads. A live member (the
             # main process) keeps its id from being recycled: the whole
