@@ -403,7 +403,7 @@ def render(summary, names, bars, endurance_result, info, config, skipped, failur
     lines += ["",
               "crash loop: the service exits 1 at once; gap = its exit → the next start; "
               "'beside N': the same with N idle services running in the same namespace. "
-              f"Samples per contender: " + ", ".join(f"{n} {summary[n]['crash_samples']}" for n in names) + ".",
+              "Samples per contender: " + ", ".join(f"{n} {summary[n]['crash_samples']}" for n in names) + ".",
               f"CPU: {config['crash_units']} units exiting 1 at once, default backoff, never giving up, "
               f"over {config['window_s']:g} s; tree = PID 1 + long-lived supervisors (s6-supervise, runsv)."]
     p = summary.get("pidone", {})

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import time
 
 import pytest
 
-from conftest import PY, Chaos, sigterm_and_wait
+from conftest import Chaos, sigterm_and_wait
 from pidone_harness import PidOne, wait_for
 
 SLEEP = {"service": {"command": ["sleep", "600"]}}

@@ -5,7 +5,6 @@ daemons, leak checks over many restarts."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal

@@ -8,13 +8,12 @@ import os
 import pty
 import select
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from pidone_harness import python_cmd, wait_for
+from pidone_harness import python_cmd
 
 NO_UNITS = ["--units", "/nonexistent/units"]
 

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_init(args: list[str]) -> int:
     """Parse the init's options and run it; return its exit status."""
-    from pidone.daemon import Options, run
+    from pidone.daemon import run
 
     command: list[str] | None = None
     if "--" in args:
