@@ -547,8 +547,11 @@ class Supervisor:
         except SpawnError as exc:
             self._queue.append(ev.SpawnFailed(name, str(exc)))
             return
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            (out_r, out_w), (err_r, err_w) = _log_pipes()
+        except SpawnError as exc:
+            self._queue.append(ev.SpawnFailed(name, str(exc)))
+            return
         try:
             pid, error_fd = spawn_unit(prepared, out_w, err_w)
         except SpawnError as exc:
@@ -899,6 +902,19 @@ class Supervisor:
         if pid in self._probe_exits:  # not reaped yet: the pid is still ours
             self._probe_exits[pid] = lambda status: None
             self._system.signal_group(pid, signal.SIGKILL)
+
+
+def _log_pipes() -> tuple[tuple[int, int], tuple[int, int]]:
+    """A unit's stdout and stderr pipes; SpawnError when pidone is out of
+    fds (EMFILE), so the start fails with the reason, not a traceback."""
+    first: tuple[int, int] | None = None
+    try:
+        first = os.pipe2(os.O_CLOEXEC)
+        return first, os.pipe2(os.O_CLOEXEC)
+    except OSError as exc:
+        for fd in first or ():
+            os.close(fd)
+        raise SpawnError("create the log pipes", exc.errno or 0) from None
 
 
 def _raise_nofile(unit_count: int) -> tuple[int, int] | None:

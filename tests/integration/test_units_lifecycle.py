@@ -276,6 +276,26 @@ def test_four_hundred_units_under_a_soft_fd_limit_of_1024_all_start(pidone, tmp_
     assert p.wait(timeout=60) == 0
 
 
+def test_running_out_of_fds_fails_the_starts_with_the_reason_and_pidone_goes_on(pidone, tmp_path):
+    # A hard limit pidone cannot raise: 60 units need more fds than 96.
+    import resource
+
+    from pidone_harness import reset_signals
+
+    def only_96_fds() -> None:
+        reset_signals()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+
+    units = {f"u{i:02}": '[service]\ncommand = ["sleep", "600"]\n[restart]\npolicy = "no"\n' for i in range(60)}
+    p = start(pidone, tmp_path, units, preexec_fn=only_96_fds)
+    p.find_line(r"unit u\d+: failed: unable to create the log pipes: Too many open files", timeout=30)
+    p.wait_count(r"unit u\d+: (started|failed)", 60, timeout=30)
+    assert p.count_lines(r"unit u\d+: started") >= 10  # the first ones got their fds
+    p.kill(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0, p.output()
+    assert "Traceback" not in p.output()
+
+
 def test_shutdown_runs_in_reverse_dependency_order(pidone, tmp_path):
     def svc(deps=""):
         return f"""
