@@ -673,8 +673,15 @@ class Supervisor:
                 signalled.add(pid)
         if rec.pid is None and not escapees:
             return
-        # SIGKILL takes a fresh look, so that nothing new escapes it.
-        for pid in self._processes_of(name, group, escapees=escapees, fresh=escapees, shared_table=not escapees):
+        if escapees:
+            # SIGKILL: a fresh scan of every process, so that nothing new
+            # escapes it; the group's SIGKILL above is reparenting the main
+            # process's children to pidone right now, which a walk down the
+            # tree could pass by.
+            found = unit_processes(group, name, tagged=True)
+        else:
+            found = self._processes_of(name, group, escapees=False, shared_table=True)
+        for pid in found:
             if pid in signalled:
                 continue
             stat = read_stat(pid)
@@ -682,15 +689,14 @@ class Supervisor:
                 continue  # a member of the group: it already got the signal
             self._signal_pid(pid, signum)
 
-    def _processes_of(self, name: str, group: int | None, *, escapees: bool, fresh: bool,
-                      shared_table: bool) -> set[int]:
+    def _processes_of(self, name: str, group: int | None, *, escapees: bool, shared_table: bool) -> set[int]:
         """The live processes of `name`'s run leading session `group`; with
         `escapees`, also those that left it (found by their PIDONE_UNIT tag,
         which costs a read of their environment: only when stopping). A
-        walk down from the unit's main process and the orphans pidone holds
-        (listed anew if `fresh`), else a /proc scan (the one this batch's
-        stops share, with `shared_table`)."""
-        orphans = self._orphan_roots(fresh)
+        walk down from the unit's main process and the orphans pidone holds,
+        else a /proc scan (the one this batch's stops share, with
+        `shared_table`)."""
+        orphans = self._orphan_roots()
         if orphans is not None:
             mine = ("main", name)
             rec = self.machine.records[name]
@@ -703,14 +709,14 @@ class Supervisor:
             table = self._table
         return unit_processes(group, name, tagged=escapees, table=table)
 
-    def _orphan_roots(self, fresh: bool) -> list[int] | None:
+    def _orphan_roots(self) -> list[int] | None:
         """sysdeps.orphan_roots(), listed again only when something was
-        reaped since (or when `fresh`): orphans come to us when a process
-        exits, and a unit's leftovers are looked for when its main process
-        was reaped, so a shutdown of N units lists our N children once per
-        batch of exits, not once per exit."""
+        reaped since: orphans come to us when a process exits, and a unit's
+        leftovers are looked for when its main process was reaped, so a
+        shutdown of N units lists our N children once per batch of exits,
+        not once per exit."""
         reaped = self._reaper.reaped
-        if fresh or self._orphans is None or self._orphans[0] != reaped:
+        if self._orphans is None or self._orphans[0] != reaped:
             self._orphans = (reaped, orphan_roots(lambda pid: self._reaper.owner_of(pid) is not None))
         return self._orphans[1]
 
@@ -819,7 +825,7 @@ class Supervisor:
             self.submit(ev.MainExited(name, exited.pid, exited.status))
             return
         found = self._processes_of(name, self._session_of.get(name, exited.pid),
-                                   escapees=rec.state.value == "stopping", fresh=False, shared_table=False)
+                                   escapees=rec.state.value == "stopping", shared_table=False)
         leftovers = self._track_leftovers(name, found)
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 
