@@ -78,7 +78,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from units import (  # noqa: E402 - the shared machinery of the benchmarks
     RESULTS_DIR, BenchError, Helpers, Run, Stamps, build_helpers, contender_env, deb_version, fmt,
-    machine, machine_line, pidone_version, ratio, rotate, run_main, table, verdict, warm_up, write_json,
+    machine, only_names, pidone_version, ratio, report_footer, rotate, run_main, table, verdict, warm_up,
+    write_json,
 )
 
 BAR_VS_SUPERVISORCTL = 1.0   # pidone status median below supervisorctl's
@@ -393,7 +394,8 @@ def pidone_unit_pids(runtime_dir: Path) -> dict[str, tuple[str, int | None]]:
 
 
 def usable_peers(only: set[str]) -> tuple[list[str], dict[str, str]]:
-    """The peers to run (table order) and why any were skipped."""
+    """The peers to run (table order) and why any were skipped; BenchError
+    when pidone itself cannot run (every comparison needs it)."""
     chosen, skipped = [], {}
     for kind in PEERS:
         if only and kind not in only:
@@ -403,6 +405,8 @@ def usable_peers(only: set[str]) -> tuple[list[str], dict[str, str]]:
             skipped[kind] = f"{', '.join(missing)} not installed"
         else:
             chosen.append(kind)
+    if "pidone" not in chosen:
+        raise BenchError("pidone cannot run: " + skipped.get("pidone", "not selected"))
     return chosen, skipped
 
 
@@ -505,7 +509,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rounds is None:
         args.rounds = 5 if args.quick else 30
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    args.only = {n.strip() for item in args.only for n in item.split(",") if n.strip()}
+    args.only = only_names(args.only)
     return args
 
 
@@ -517,8 +521,6 @@ def run_all(args, scratch: Path) -> int:
     helpers = build_helpers(scratch)
     warm_up(scratch)
     kinds, skipped = usable_peers(args.only)
-    if "pidone" not in kinds:
-        raise BenchError("pidone cannot run: " + skipped.get("pidone", "not selected"))
     samples = {c: {n: [] for n in args.sizes} for c in CLIENTS}
     for n in args.sizes:
         t = time.monotonic()
@@ -580,10 +582,7 @@ def render(summary, clients, sizes, bars, info, config, skipped, versions) -> st
         b = bars[f"status_{n}_vs_supervisorctl"]
         lines.append(f"  pidone status at {n:>4} services: {fmt(b['ratio'], '{:.2f}×')} of supervisorctl "
                      f"(bar < {BAR_VS_SUPERVISORCTL:g}×): {verdict(b['pass'])}")
-    for name, why in skipped.items():
-        lines.append(f"skipped {name}: {why}")
-    lines += ["", machine_line(info), "versions: " + ", ".join(v for v in versions.values() if v),
-              f"config: {config}"]
+    lines += report_footer(skipped, {}, info, list(versions.values()), config)
     return "\n".join(lines)
 
 

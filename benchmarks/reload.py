@@ -81,8 +81,8 @@ from control import (  # noqa: E402 - the shared machinery of the benchmarks
     started_all, time_command, usable_peers,
 )
 from units import (  # noqa: E402
-    RESULTS_DIR, BenchError, build_helpers, contender_env, fmt, machine, machine_line, median_or_none,
-    ratio, rotate, run_main, table, verdict, warm_up, write_json,
+    RESULTS_DIR, BenchError, build_helpers, contender_env, fmt, machine, median_or_none, only_names, ratio,
+    report_footer, rotate, run_main, table, verdict, warm_up, write_json,
 )
 
 BAR_CPU_MS = 100.0
@@ -222,7 +222,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.changes is None:
         args.changes = "1,0,5" if args.quick else "1,0,50"
     args.changes = [int(s) for s in args.changes.split(",") if s.strip()]
-    args.only = {n.strip() for item in args.only for n in item.split(",") if n.strip()}
+    args.only = only_names(args.only)
     return args
 
 
@@ -234,8 +234,6 @@ def run_all(args, scratch: Path) -> int:
     helpers = build_helpers(scratch)
     warm_up(scratch)
     kinds, skipped = usable_peers(args.only)
-    if "pidone" not in kinds:
-        raise BenchError("pidone cannot run: " + skipped.get("pidone", "not selected"))
     rows = [r for r, k in ROWS.items() if k in kinds]
     env = contender_env(scratch)
     results = {r: {k: [] for k in args.changes} for r in rows}
@@ -357,12 +355,7 @@ def render(summary, rows, args, bars, info, config, skipped, failures, versions)
                          f"{BAR_CPU_MS:g} ms too)")
         if args.units != 500:
             lines.append(f"  (the issue's bar is at 500 units; this run has {args.units})")
-    for name, why in skipped.items():
-        lines.append(f"skipped {name}: {why}")
-    for name, errs in failures.items():
-        lines.append(f"{name}: {len(errs)} failed sample(s), first: {errs[0].splitlines()[0]}")
-    lines += ["", machine_line(info), "versions: " + ", ".join(v for v in versions.values() if v),
-              f"config: {config}"]
+    lines += report_footer(skipped, failures, info, list(versions.values()), config, failed="sample")
     return "\n".join(lines)
 
 

@@ -69,8 +69,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from units import (  # noqa: E402 - the shared machinery of the benchmarks
     CLK_TCK, NOFILE_VARIANT, RESULTS_DIR, SETTLE, BenchError, Service, all_contenders, build_helpers, fmt,
-    launched, machine, machine_line, median_or_none, proc_stat_at, ratio, rotate, run_main, table,
-    usable, verdict, warm_up, write_json,
+    launched, machine, median_or_none, only_names, proc_stat_at, ratio, report_footer, rotate, run_main,
+    table, usable, verdict, warm_up, write_json,
 )
 
 BAR_RESTART_MS = 5.0   # (e) pidone crash-loop median
@@ -267,7 +267,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                               for g in (argv if argv is not None else sys.argv[1:])):
         args.others = "100"
     args.others = [int(k) for k in args.others.split(",") if k.strip()]
-    args.only = {n.strip() for item in args.only for n in item.split(",") if n.strip()}
+    args.only = only_names(args.only)
     return args
 
 
@@ -424,13 +424,7 @@ def render(summary, names, bars, endurance_result, info, config, skipped, failur
                 f" ({'under' if (p.get(f'crash_beside_{k}_ms') or 1e9) < BAR_RESTART_MS else 'over'} the bar)"
                 for k in config["others"] if p.get(f'crash_beside_{k}_ms') is not None],
               f"  (f) crash-loop PID 1 CPU    {fmt(b['crash_loop_cpu_pct']['value'], '{:.2f}%')} worst round (bar < {BAR_CPU_PCT:g}%): {verdict(b['crash_loop_cpu_pct']['pass'])}"]
-    for name, why in skipped.items():
-        lines.append(f"skipped {name}: {why}")
-    for name, errs in failures.items():
-        lines.append(f"{name}: {len(errs)} failed measurement(s), first: {errs[0].splitlines()[0]}")
-    lines += ["", machine_line(info),
-              "versions: " + ", ".join(c.version for c in contenders if c.version),
-              f"config: {config}"]
+    lines += report_footer(skipped, failures, info, [c.version for c in contenders], config)
     return "\n".join(lines)
 
 

@@ -863,6 +863,21 @@ def machine_line(info: dict) -> str:
             f"pidone from {info['pidone_from']}")
 
 
+def report_footer(skipped: dict[str, str], failures: dict[str, list[str]], info: dict, versions: list[str],
+                  config: dict, failed: str = "measurement") -> list[str]:
+    """The lines every report ends with: what was skipped or failed (each
+    failure's first line), the machine, the versions, the configuration."""
+    lines = [f"skipped {name}: {why}" for name, why in skipped.items()]
+    lines += [f"{name}: {len(errs)} failed {failed}(s), first: {errs[0].splitlines()[0]}"
+              for name, errs in failures.items()]
+    return lines + ["", machine_line(info), "versions: " + ", ".join(v for v in versions if v), f"config: {config}"]
+
+
+def only_names(items: list[str]) -> set[str]:
+    """The contenders named by --only (repeated, or comma-separated)."""
+    return {n.strip() for item in items for n in item.split(",") if n.strip()}
+
+
 def fmt(value, spec: str = "{:.1f}") -> str:
     return "–" if value is None else spec.format(value)
 
@@ -953,7 +968,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rounds is None:
         args.rounds = 1 if args.quick else 5
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    args.only = {n.strip() for item in args.only for n in item.split(",") if n.strip()}
+    args.only = only_names(args.only)
     return args
 
 
@@ -1142,13 +1157,7 @@ def render(summary, names, args, bars, info, config, skipped, failures, contende
               f"  (d) PID 1 RSS             {fmt(b['rss_mib']['value'], '{:.1f} MiB')} (bar < {BAR_RSS_MIB:g} MiB): {verdict(b['rss_mib']['pass'])}"]
     if big != 500:
         lines.append(f"  (the issue's bar (a) is at 500 units; this run's largest is {big})")
-    for name, why in skipped.items():
-        lines.append(f"skipped {name}: {why}")
-    for name, errs in failures.items():
-        lines.append(f"{name}: {len(errs)} failed measurement(s), first: {errs[0].splitlines()[0]}")
-    lines += ["", machine_line(info),
-              "versions: " + ", ".join(c.version for c in contenders if c.version),
-              f"config: {config}"]
+    lines += report_footer(skipped, failures, info, [c.version for c in contenders], config)
     return "\n".join(lines)
 
 
