@@ -1,0 +1,315 @@
+"""Unit files to Units: reading the units directory safely, TOML syntax, the strict schema, every problem gathered.
+
+`load_directory` never raises for anything a unit file or the directory can
+do to it: each problem becomes a `Problem` naming the file (and line and
+column, or table and key), and the valid units are returned beside them.
+`load_units` is the all-or-nothing form boot uses; `parse_unit` checks one
+file's bytes, for tests and fuzzing. The dependency graph (missing targets,
+cycles) is `graph.check`'s business, not this module's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from pidone.errors import ConfigError, Problem
+from pidone.loader.build import Builder, unit_from_dict, unit_to_dict
+from pidone.loader.schema import HEALTH_PROBES, READY_PROBES, SCHEMA, TABLES, Problems, printable
+from pidone.units import NAME_RULE, Unit, show, valid_name
+
+__all__ = [
+    "HEALTH_PROBES", "READY_PROBES", "SCHEMA", "TABLES", "LoadResult", "load_directory", "load_units",
+    "parse_unit", "unit_from_dict", "unit_to_dict",
+]  # fmt: skip
+
+SUFFIX = ".toml"
+MAX_FILE_SIZE = 1024 * 1024  # SPEC §2: only regular files up to 1 MiB are read
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+# --- results -----------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """What a units directory holds.
+
+    `units` has only the valid units; `errors` maps a unit's name (or the
+    file's name when the name itself is invalid, or the directory's path
+    when the directory cannot be used) to every problem found there.
+    """
+
+    directory: str
+    units: dict[str, Unit] = field(default_factory=dict)
+    errors: dict[str, list[Problem]] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return True when no file had an error (warnings do not count)."""
+        return not self.errors
+
+    def problems(self) -> list[Problem]:
+        """Return every error, file by file in name order."""
+        return [problem for key in sorted(self.errors) for problem in self.errors[key]]
+
+
+def load_units(path: str | os.PathLike[str]) -> dict[str, Unit]:
+    """Return every unit in directory `path`; raise ConfigError listing every problem if any file is wrong."""
+    result = load_directory(path)
+    if not result.ok:
+        raise ConfigError(result.problems())
+    return result.units
+
+
+def parse_unit(name: str, data: bytes, path: str) -> Unit:
+    """Return the unit `name` parsed from file contents `data`; raise ConfigError with every problem.
+
+    `path` is only used in the problems. Warnings are dropped; use
+    `load_directory` to see them.
+    """
+    unit, errors, _warnings = _parse_file(name, data, path)
+    if unit is None:
+        raise ConfigError(errors)
+    return unit
+
+
+# --- the directory -----------------------------------------------------------
+
+
+def load_directory(
+    path: str | os.PathLike[str], *, enforce_ownership: bool | None = None
+) -> LoadResult:
+    """Load every `NAME.toml` in directory `path` (not recursively) and return a LoadResult.
+
+    Dotfiles, `*.toml.disabled`, editor backups and anything else not ending
+    in `.toml` are ignored. With `enforce_ownership` (default: when running
+    as root) the directory and every file must be owned by root and not
+    writable by group or others. Never raises for what is on disk.
+    """
+    directory = os.fspath(path)
+    if enforce_ownership is None:
+        enforce_ownership = os.geteuid() == 0
+    result = LoadResult(directory)
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        result.errors[directory] = [Problem(printable(directory), f"cannot open the units directory: {exc.strerror}")]
+        return result
+    try:
+        refusal = enforce_ownership and _insecure(os.fstat(dir_fd), "the units directory")
+        if refusal:
+            result.errors[directory] = [Problem(printable(directory), refusal)]
+            return result
+        with os.scandir(dir_fd) as scan:
+            entries = sorted((entry for entry in scan if _is_unit_file(entry.name)), key=lambda e: e.name)
+        loader = _DirectoryLoader(directory, dir_fd, enforce_ownership)
+        for entry in entries:
+            loader.load(entry, result)
+    finally:
+        os.close(dir_fd)
+    return result
+
+
+def _is_unit_file(file_name: str) -> bool:
+    """Return True for names pidone reads: `*.toml`, but not dotfiles."""
+    return file_name.endswith(SUFFIX) and not file_name.startswith(".")
+
+
+class _Refused(Exception):
+    """A unit file that must not be read; the message says why."""
+
+
+@dataclass
+class _DirectoryLoader:
+    """Reads the unit files of one open directory."""
+
+    directory: str
+    dir_fd: int
+    enforce_ownership: bool
+
+    def load(self, entry: os.DirEntry[str], result: LoadResult) -> None:
+        """Read, parse and validate one entry; record its unit or its problems in `result`."""
+        file_path = printable(os.path.join(self.directory, entry.name))
+        name = entry.name[: -len(SUFFIX)]
+        if not valid_name(name):
+            message = f"{show(name)} is not a valid unit name: a name is {NAME_RULE}"
+            result.errors[entry.name] = [Problem(file_path, message)]
+            return
+        try:
+            data = self._read(entry)
+        except _Refused as exc:
+            result.errors[name] = [Problem(file_path, str(exc))]
+            return
+        except OSError as exc:
+            result.errors[name] = [Problem(file_path, f"cannot read: {exc.strerror or exc}")]
+            return
+        except Exception as exc:  # whatever happens to one file, the others still load
+            result.errors[name] = [Problem(file_path, f"cannot read: {type(exc).__name__}: {printable(str(exc))}")]
+            return
+        unit, errors, warnings = _parse_file(name, data, file_path)
+        result.warnings.extend(warnings)
+        if unit is None:
+            result.errors[name] = errors
+        else:
+            result.units[name] = unit
+
+    def _read(self, entry: os.DirEntry[str]) -> bytes:
+        """Return the bytes of a regular unit file; raise _Refused or OSError.
+
+        A symlink is followed only to a file directly in this directory.
+        The checks that matter are made on the open fd, so a file swapped
+        between listing and opening gains nothing.
+        """
+        target = entry.name
+        if entry.is_symlink():
+            target = self._symlink_target(entry.name)
+        elif not entry.is_file(follow_symlinks=False):
+            # Never open a FIFO or a device just to find out what it is.
+            raise _Refused(f"refused: not a regular file ({_file_kind(entry.stat(follow_symlinks=False).st_mode)})")
+        fd = os.open(target, _OPEN_FLAGS, dir_fd=self.dir_fd)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _Refused(f"refused: not a regular file ({_file_kind(info.st_mode)})")
+            refusal = self.enforce_ownership and _insecure(info, "unit file")
+            if refusal:
+                raise _Refused(refusal)
+            if info.st_size > MAX_FILE_SIZE:
+                raise _Refused(_too_big(info.st_size))
+            return _read_capped(fd)
+        finally:
+            os.close(fd)
+
+    def _symlink_target(self, link_name: str) -> str:
+        """Return the name, in this directory, of the file a symlink resolves to; raise _Refused."""
+        link_text = os.readlink(link_name, dir_fd=self.dir_fd)
+        real_dir = os.path.realpath(self.directory)
+        resolved = os.path.realpath(os.path.join(real_dir, link_name))
+        if os.path.dirname(resolved) != real_dir:
+            raise _Refused(
+                f"refused: a symlink to {show(link_text)} ({printable(resolved)}), outside the units directory"
+            )
+        return os.path.basename(resolved)
+
+
+def _read_capped(fd: int) -> bytes:
+    """Return at most MAX_FILE_SIZE bytes from `fd`; raise _Refused if there are more."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_FILE_SIZE:
+        chunk = os.read(fd, MAX_FILE_SIZE + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_FILE_SIZE:
+        raise _Refused(_too_big(size, at_least=True))
+    return b"".join(chunks)
+
+
+def _too_big(size: int, *, at_least: bool = False) -> str:
+    """Return the refusal for a file of `size` bytes."""
+    more = "over " if at_least else ""
+    return f"refused: {more}{size} bytes, larger than the {MAX_FILE_SIZE}-byte (1 MiB) limit for a unit file"
+
+
+def _insecure(info: os.stat_result, what: str) -> str:
+    """Return why a root-run pidone must refuse a file or directory, or "" when it is safe."""
+    mode = stat.S_IMODE(info.st_mode)
+    reasons = []
+    if info.st_uid != 0:
+        reasons.append("not owned by root")
+    if mode & 0o022:
+        reasons.append("writable by group or others")
+    if not reasons:
+        return ""
+    return (
+        f"refused: {what} is {' and '.join(reasons)} (mode {mode:04o}, owner uid {info.st_uid});"
+        " units run as root, so only root may write them"
+    )
+
+
+def _file_kind(mode: int) -> str:
+    """Return a word for the kind of file `mode` describes."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symlink"),
+    )
+    return next((word for test, word in kinds if test(mode)), "not a regular file")
+
+
+
+_TOML_POSITION = re.compile(r"(?P<message>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)", re.S)
+_TOML_AT_END = " (at end of document)"
+
+
+def _parse_file(name: str, data: bytes, path: str) -> tuple[Unit | None, list[Problem], list[Problem]]:
+    """Return (unit or None, errors, warnings) for one file's bytes; never raises."""
+    problems = Problems(path)
+    unit = None
+    try:
+        document = _decode(data, problems)
+        if document is not None:
+            if not valid_name(name):
+                problems.error("", f"{show(name)} is not a valid unit name: a name is {NAME_RULE}")
+            unit = Builder(problems).unit(name, document, path)
+    except RecursionError:
+        problems.error("", "cannot parse: nested too deeply")
+    except MemoryError:
+        problems.error("", "cannot parse: out of memory")
+    except Exception as exc:  # a hostile file must never take pidone down
+        problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
+    if problems.errors:
+        return None, problems.finish(), problems.warnings
+    return unit, [], problems.warnings
+
+
+def _decode(data: bytes, problems: Problems) -> dict[str, Any] | None:
+    """Return the TOML document in `data`, or None after recording why it is not one."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        problems.at(1, 1, "starts with a byte-order mark (BOM); save the file as UTF-8 without one")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _position(data[: exc.start].decode("utf-8"))
+        problems.at(line, col, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})")
+        return None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_POSITION.fullmatch(message)
+        if match:
+            line, col, message = int(match["line"]), int(match["col"]), match["message"]
+        else:
+            line, col = _position(text)
+            message = message.removesuffix(_TOML_AT_END)
+        problems.at(line, col, f"invalid TOML: {_lower_first(printable(message))}")
+    except RecursionError:
+        problems.error("", "invalid TOML: arrays or tables nested too deeply")
+    except ValueError as exc:  # int() past sys.get_int_max_str_digits()
+        problems.error("", f"invalid TOML: {_lower_first(printable(str(exc)).split(';')[0])}")
+    return None
+
+
+def _position(text: str) -> tuple[int, int]:
+    """Return the 1-based (line, column) just after `text`."""
+    return text.count("\n") + 1, len(text) - (text.rfind("\n") + 1) + 1
+
+
+def _lower_first(text: str) -> str:
+    """Return `text` with its first letter in lower case (tomllib capitalises its messages)."""
+    return text[:1].lower() + text[1:]
+
