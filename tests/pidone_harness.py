@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -284,6 +285,45 @@ def raw_request(path, payload: bytes, timeout: float = 5) -> bytes:
             if not chunk:
                 return data
             data += chunk
+
+
+class ModeWatcher:
+    """Records, from a thread polling every millisecond, each (name, mode,
+    uid) that `paths` take (symlinks and absent paths skipped), to show a
+    file is never wider than it should be at any instant. Use as a context
+    manager: the thread stops and is joined on exit."""
+
+    def __init__(self, *paths: Path):
+        self.paths = paths
+        self.seen: set[tuple[str, int, int]] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            for path in self.paths:
+                try:
+                    info = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISLNK(info.st_mode):
+                    self.seen.add((path.name, stat.S_IMODE(info.st_mode), info.st_uid))
+            time.sleep(0.001)
+
+    def modes(self, name: str) -> set[int]:
+        """The modes seen for the path named `name`."""
+        return {mode for seen_name, mode, _uid in self.seen if seen_name == name}
+
+    def owners(self) -> set[int]:
+        return {uid for _name, _mode, uid in self.seen}
+
+    def __enter__(self) -> "ModeWatcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def python_cmd(code: str) -> list[str]:

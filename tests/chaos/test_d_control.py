@@ -5,16 +5,14 @@ Each case ends with the G1-G6 checks."""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import socket
 import stat
-import threading
 import time
 from pathlib import Path
 
 from conftest import Chaos
-from pidone_harness import raw_request
+from pidone_harness import ModeWatcher, raw_request
 
 SLEEP = {"service": {"command": ["sleep", "600"]}}
 
@@ -30,33 +28,15 @@ def test_d1_socket_modes_at_every_instant_and_symlinks_replaced(tmp_path):
     target.mkdir()
     target.chmod(0o755)
     (run / "private").symlink_to(target)
-    seen, done = set(), threading.Event()
-
-    def watch():
-        while not done.is_set():
-            for path in (run / "private", run / "private" / "control.sock"):
-                try:
-                    info = os.lstat(path)
-                    if not stat.S_ISLNK(info.st_mode):
-                        seen.add((path.name, stat.S_IMODE(info.st_mode), info.st_uid))
-                except FileNotFoundError:
-                    pass
-            time.sleep(0.001)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with ModeWatcher(run / "private", run / "private" / "control.sock") as watcher:
         for _ in range(20):
             c = Chaos(tmp_path, {}).boot()
             c.p.kill(15)
             assert c.p.wait(timeout=30) == 0
             c.close()
-    finally:
-        done.set()
-        watcher.join()
-    assert {m for n, m, _ in seen if n == "private"} == {0o700}
-    assert {m for n, m, _ in seen if n == "control.sock"} == {0o600}
-    assert {u for _, _, u in seen} == {0}
+    assert watcher.modes("private") == {0o700}
+    assert watcher.modes("control.sock") == {0o600}
+    assert watcher.owners() == {0}
     assert stat.S_IMODE(target.stat().st_mode) == 0o755 and not any(target.iterdir())
 
 

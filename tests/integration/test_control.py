@@ -14,14 +14,13 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import tomli_w
 
-from pidone_harness import raw_request, wait_for
+from pidone_harness import ModeWatcher, raw_request, wait_for
 
 PY = sys.executable
 
@@ -178,32 +177,15 @@ def test_a_non_root_client_is_refused_every_change_and_logged(pidone, tmp_path, 
 
 
 def test_socket_and_directory_are_never_wider_than_0600_and_0700(pidone, tmp_path):
-    seen: set[tuple[str, int]] = set()
-    stop = threading.Event()
     run = tmp_path / "run"
-
-    def watch() -> None:
-        while not stop.is_set():
-            for path in (run / "private", run / "private" / "control.sock"):
-                try:
-                    seen.add((path.name, stat.S_IMODE(os.lstat(path).st_mode)))
-                except FileNotFoundError:
-                    pass
-            time.sleep(0.001)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with ModeWatcher(run / "private", run / "private" / "control.sock") as watcher:
         for i in range(20):
             p = start(pidone, tmp_path, {"web": sleeper()})
             p.kill(signal.SIGTERM)
             p.wait()
-    finally:
-        stop.set()
-        watcher.join()
-    assert seen, "the watcher saw nothing"
-    assert {mode for name, mode in seen if name == "private"} == {0o700}
-    assert {mode for name, mode in seen if name == "control.sock"} == {0o600}
+    assert watcher.seen, "the watcher saw nothing"
+    assert watcher.modes("private") == {0o700}
+    assert watcher.modes("control.sock") == {0o600}
 
 
 def test_a_symlink_or_foreign_directory_at_the_private_path_is_replaced_not_followed(pidone, tmp_path):
