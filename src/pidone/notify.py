@@ -10,6 +10,8 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Callable
 
+from pidone.sockfile import bind_with_mode
+
 if TYPE_CHECKING:
     from pidone.loop import Loop
 
@@ -55,16 +57,13 @@ class NotifySocket:
         except FileNotFoundError:
             pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-        old_umask = os.umask(0o111)  # born 0666: every user's services may send
         try:
-            sock.bind(path)
+            bind_with_mode(sock, path, 0o666)  # every user's services may send
         except OSError as exc:
             sock.close()
             from pidone.errors import StartupError
 
             raise StartupError(f"cannot bind the notify socket {path}: {exc.strerror or exc}") from None
-        finally:
-            os.umask(old_umask)
         return sock
 
     @property

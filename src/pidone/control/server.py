@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from pidone.control import protocol
 from pidone.errors import ControlError, StartupError
+from pidone.sockfile import bind_with_mode
 
 if TYPE_CHECKING:
     from pidone.loop import Loop, Timer
@@ -278,14 +279,11 @@ def _listen(path: str) -> socket.socket:
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-    old_umask = os.umask(0o177)
     try:
-        sock.bind(path)
+        bind_with_mode(sock, path, 0o600)
     except OSError as exc:
         sock.close()
         raise StartupError(f"cannot bind the control socket {path}: {exc.strerror}") from None
-    finally:
-        os.umask(old_umask)
     # A deep backlog: under a flood of clients, a legitimate one waits its
     # turn in the queue (the cap answers the excess with a prompt `busy`)
     # instead of getting EAGAIN from connect().
