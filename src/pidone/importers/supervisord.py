@@ -1,0 +1,505 @@
+"""supervisord: each [program:x] process of a supervisord configuration to one pidone unit."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pidone.importers.notes import APPROXIMATED, _MAX_NAME, ImportResult, _name_note, _Notes, _stem, sanitize_name
+from pidone.importers.values import _MAX_RETRIES, SHELL, _account, _safe_bool, _signal_name, _umask
+from pidone.units import ENV_KEY_RE, MAX_DURATION
+
+_MAX_NUMPROCS = 1000  # one unit file each: more is a typo
+
+_SUPERVISORD_DEFAULT_STARTSECS = 1
+_SUPERVISORD_DEFAULT_STARTRETRIES = 3
+_SUPERVISORD_DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024
+_SUPERVISORD_DEFAULT_LOG_BACKUPS = 10
+_CONSOLE_FILES = ("/dev/stdout", "/dev/stderr", "/dev/fd/1", "/dev/fd/2", "/proc/self/fd/1", "/proc/self/fd/2")
+_PLACEHOLDER = re.compile("\ue000([A-Za-z0-9_]*)\ue001")
+
+
+class _Expansions(dict):
+    """supervisord's %(name)s expansions; unknown ENV_X and host_node_name become placeholders for the shell."""
+
+    def __missing__(self, key: str) -> str:
+        if key.startswith("ENV_") and ENV_KEY_RE.fullmatch(key[4:]):
+            return f"\ue000{key[4:]}\ue001"
+        if key == "host_node_name":
+            return "\ue000\ue001"
+        raise KeyError(key)
+
+
+def _supervisord_size(text: str) -> int:
+    """Return supervisord's byte size ("50MB", "1KB", "1024")."""
+    word = text.strip().lower()
+    for suffix, scale in (("kb", 1024), ("mb", 1024**2), ("gb", 1024**3)):
+        if word.endswith(suffix):
+            return int(word[: -len(suffix)]) * scale
+    return int(word)
+
+
+def _supervisord_environment(text: str) -> dict[str, str]:
+    """Parse supervisord's `KEY="value",KEY2=value2` exactly as supervisord does; raise ValueError."""
+    lexer = shlex.shlex(text)
+    lexer.wordchars += "/.+-():"
+    tokens = list(lexer)
+    pairs: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        triple = tokens[i : i + 3]
+        if len(triple) != 3 or triple[1] != "=":
+            raise ValueError("not KEY=value pairs separated by commas (quote values with other characters)")
+        pairs[triple[0]] = triple[2].strip("'\"")
+        i += 4
+    return pairs
+
+
+@dataclass
+class _Program:
+    section: str
+    kind: str
+    name: str
+    options: dict[str, str]
+    group: str
+
+
+class _SupervisordImport:
+    """Builds the units of one supervisord configuration."""
+
+    def __init__(self, text: str, source: str):
+        self.text = text
+        self.source = source or "supervisord.conf"
+        self.file_notes = _Notes()
+
+    def results(self) -> list[ImportResult]:
+        parser = configparser.RawConfigParser(
+            inline_comment_prefixes=(";", "#"), strict=False, interpolation=None
+        )
+        try:
+            parser.read_string(self.text, self.source)
+        except configparser.Error as exc:
+            message = " ".join(str(exc).split())
+            return [ImportResult(sanitize_name(_stem(self.source)), None, [], self.source, error=f"not a supervisord configuration: {message}")]
+        groups: dict[str, str] = {}
+        for section in parser.sections():
+            if section.startswith("group:"):
+                for program in parser.get(section, "programs", fallback="").split(","):
+                    if program.strip():
+                        groups[program.strip()] = section.partition(":")[2]
+                self.file_notes.drop(
+                    f"[{section}]", None, "pidone has no groups; each program becomes a unit of its own"
+                )
+        programs = []
+        for section in parser.sections():
+            kind, colon, name = section.partition(":")
+            if kind in ("program", "fcgi-program", "eventlistener") and colon:
+                options = dict(parser.items(section))
+                programs.append(_Program(section, kind, name, options, groups.get(name, name)))
+            elif kind == "include":
+                files = parser.get(section, "files", fallback="")
+                self.file_notes.drop(
+                    "[include] files", files, "import the included files too: pidone import FILE..."
+                )
+            elif kind != "group":
+                self.file_notes.drop(
+                    f"[{section}]", None, "settings of supervisord itself; pidone's own are its options (pidone --help)"
+                )
+        if not programs:
+            return [ImportResult(sanitize_name(_stem(self.source)), None, list(self.file_notes), self.source, error="no [program:x] section")]
+        results: list[ImportResult] = []
+        for program in programs:
+            results.extend(self._program(program))
+        seen: dict[str, int] = {}
+        for result in results:
+            if result.name in seen:
+                seen[result.name] += 1
+                new = f"{result.name[: _MAX_NAME - 4]}-{seen[result.name]}"
+                result.notes.append(f"name={result.name}: {APPROXIMATED}: renamed to {new!r}: another program has that name")
+                result.name = new
+            else:
+                seen[result.name] = 1
+        results[0].notes[:0] = self.file_notes
+        return results
+
+    def _program(self, program: _Program) -> list[ImportResult]:
+        source = f"{self.source} [{program.section}]"
+        options = program.options
+        notes = _Notes()
+        if program.kind != "program":
+            why = (
+                "pidone has no socket activation (fcgi-program passes a listening socket)"
+                if program.kind == "fcgi-program"
+                else "pidone does not speak supervisord's event-listener protocol"
+            )
+            return [ImportResult(sanitize_name(program.name), None, [], source, error=f"[{program.kind}:x] cannot be converted: {why}")]
+        try:
+            numprocs = int(options.get("numprocs", "1"))
+            start = int(options.get("numprocs_start", "0"))
+        except ValueError:
+            return [ImportResult(sanitize_name(program.name), None, [], source, error="numprocs and numprocs_start must be integers")]
+        process_name = options.get("process_name", "%(program_name)s")
+        if numprocs > 1 and "%(process_num)" not in process_name:
+            return [ImportResult(sanitize_name(program.name), None, [], source,
+                                 error="numprocs > 1 needs %(process_num) in process_name, as supervisord itself requires")]  # fmt: skip
+        if not 1 <= numprocs <= _MAX_NUMPROCS:
+            return [ImportResult(sanitize_name(program.name), None, [], source, error=f"numprocs must be from 1 to {_MAX_NUMPROCS}")]
+        here = os.path.dirname(self.source) if self.source.startswith("/") else None
+        results = []
+        for number in range(start, start + numprocs):
+            expansions = _Expansions(
+                program_name=program.name, group_name=program.group, process_num=number, numprocs=numprocs
+            )
+            if here is not None:
+                expansions["here"] = here
+            results.append(self._process(program, expansions, source, process_name, notes if number == start else _Notes()))
+        if numprocs > 1:
+            results[0].notes.insert(
+                0, f"numprocs={numprocs}: {APPROXIMATED}: one unit per process ({', '.join(r.name for r in results)})"
+            )
+        return results
+
+    def _process(self, program: _Program, expansions: _Expansions, source: str, process_name: str, notes: _Notes) -> ImportResult:
+        try:
+            raw_name = process_name % expansions
+        except (KeyError, ValueError, TypeError):
+            raw_name = program.name
+        name = sanitize_name(_PLACEHOLDER.sub("", raw_name))
+        _name_note(notes, raw_name, name)
+        process = _Process(program.options, expansions, notes)
+        _environment(process)
+        error = _command(process)
+        if error is not None:
+            return ImportResult(name, None, list(notes), source, error=error)
+        _dispatch(process, _OPTIONS)
+        if process.environment:
+            process.service["environment"] = process.environment
+        if process.restart.get("policy") != "no":
+            # supervisord's own defaults: a run of startsecs=1 counts as started, then 3 retries
+            process.restart.setdefault("reset_after", _SUPERVISORD_DEFAULT_STARTSECS)
+            process.restart.setdefault("max_retries", _SUPERVISORD_DEFAULT_STARTRETRIES)
+        log = self._logs(process.get, notes)
+        document: dict[str, Any] = {"service": process.service}
+        for table, values in (("restart", process.restart), ("stop", process.stop), ("log", log)):
+            if values:
+                document[table] = values
+        _dispatch(process, _LATE_OPTIONS)
+        for key in process.options:
+            if key not in process.handled:
+                notes.drop(key, process.options[key], _supervisord_reason(key))
+        return ImportResult(name, document, list(notes), source)
+
+    def _logs(self, get: Callable[..., str | None], notes: _Notes) -> dict[str, Any]:
+        """Return the [log] table for the stdout_/stderr_ options."""
+        redirect = get("redirect_stderr")
+        files: dict[str, str] = {}
+        for stream in ("stdout", "stderr"):
+            key = f"{stream}_logfile"
+            value = get(key)
+            if value is None:
+                continue
+            word = value.strip()
+            if word.lower() in ("none", "off") or word in _CONSOLE_FILES:
+                continue
+            if word.lower() == "auto":
+                notes.drop(key, value, "AUTO keeps a file in supervisord's childlogdir; pidone passes output to its stdout (set [log] file to keep a copy)")
+                continue
+            if word.lower() == "syslog":
+                notes.drop(key, value, "pidone does not write to syslog; output goes to its stdout")
+                continue
+            if stream == "stderr" and redirect is not None and _safe_bool(redirect):
+                continue  # supervisord itself ignores stderr_logfile then
+            if not word.startswith("/"):
+                notes.drop(key, value, "not an absolute path")
+                continue
+            files[stream] = word
+        log: dict[str, Any] = {}
+        if files:
+            first = files.get("stdout") or files["stderr"]
+            stream = "stdout" if files.get("stdout") == first else "stderr"
+            log["file"] = first
+            for other, path in files.items():
+                if path != first:
+                    notes.drop(f"{other}_logfile", path, f"pidone writes both streams to one [log] file, {first}")
+            if len(files) == 1 and stream == "stdout" and "stderr" not in files and not (redirect and _safe_bool(redirect)):
+                notes.approx("stdout_logfile", first, "pidone writes stderr to the [log] file too")
+            maxbytes = get(f"{stream}_logfile_maxbytes")
+            try:
+                size = _SUPERVISORD_DEFAULT_LOG_MAX_BYTES if maxbytes is None else _supervisord_size(maxbytes)
+            except ValueError:
+                notes.drop(f"{stream}_logfile_maxbytes", maxbytes, "not a size (such as 50MB)")
+                size = _SUPERVISORD_DEFAULT_LOG_MAX_BYTES
+            if size == 0:
+                notes.drop(f"{stream}_logfile_maxbytes", maxbytes, "pidone always rotates; written as 2**62 bytes, never reached")
+                size = 2**62
+            elif size > 2**62:
+                notes.approx(f"{stream}_logfile_maxbytes", maxbytes, "written as 2**62 bytes, pidone's largest")
+                size = 2**62
+            elif size < 1024:
+                notes.approx(f"{stream}_logfile_maxbytes", maxbytes, "pidone rotates at 1024 bytes at the least")
+                size = 1024
+            log["max_bytes"] = size
+            backups = get(f"{stream}_logfile_backups")
+            try:
+                log["backups"] = min(max(int(backups), 0), 1000) if backups is not None else _SUPERVISORD_DEFAULT_LOG_BACKUPS
+            except ValueError:
+                notes.drop(f"{stream}_logfile_backups", backups, "not an integer")
+                log["backups"] = _SUPERVISORD_DEFAULT_LOG_BACKUPS
+        for stream in ("stdout", "stderr"):
+            for suffix in ("_logfile_maxbytes", "_logfile_backups"):
+                get(stream + suffix)
+        return log
+
+
+# --- one process: its options, handled one directive (or group) at a time ------------------
+
+
+@dataclass
+class _Process:
+    """One process being converted: its options and expansions, its notes, and the tables built so far."""
+
+    options: dict[str, str]
+    expansions: _Expansions
+    notes: _Notes
+    handled: set[str] = field(default_factory=lambda: {"numprocs", "numprocs_start", "process_name", "command"})
+    service: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    restart: dict[str, Any] = field(default_factory=dict)
+    stop: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, *, env_ok: bool = False) -> str | None:
+        """Return option `key` expanded, or None when absent or when it cannot be expanded (noted)."""
+        self.handled.add(key)
+        if key not in self.options:
+            return None
+        try:
+            value = self.options[key] % self.expansions
+        except (KeyError, ValueError, TypeError) as exc:
+            self.notes.drop(key, self.options[key], f"cannot expand {exc}: supervisord would refuse it")
+            return None
+        if not env_ok and _PLACEHOLDER.search(value):
+            self.notes.drop(key, self.options[key], "%(ENV_X)s and %(host_node_name)s are only known when the container runs")
+            return None
+        return value
+
+
+def _dispatch(process: _Process, handlers: dict[str, Callable[[_Process, str, str], None]]) -> None:
+    """Run the handler of each option of `handlers` the program sets, in the table's order."""
+    for key, handler in handlers.items():
+        value = process.get(key)
+        if value is not None:
+            handler(process, key, value)
+
+
+def _environment(process: _Process) -> None:
+    """environment=: the program's variables, which also expand as %(ENV_X)s in its other options."""
+    notes, environment = process.notes, process.environment
+    env_text = process.get("environment", env_ok=True)
+    if env_text is not None:
+        try:
+            environment.update(_supervisord_environment(env_text))
+        except ValueError as exc:
+            notes.drop("environment", process.options["environment"], str(exc))
+        for key, value in list(environment.items()):
+            if not ENV_KEY_RE.fullmatch(key):
+                notes.drop("environment", key, "not a variable name pidone accepts ([A-Za-z_][A-Za-z0-9_]*)")
+                del environment[key]
+            elif _PLACEHOLDER.search(value):
+                notes.drop(
+                    "environment", f"{key}={_PLACEHOLDER.sub(lambda m: '%(ENV_' + m.group(1) + ')s', value)}",
+                    "%(ENV_X)s is only known when the container runs, and pidone sets values as written",
+                )  # fmt: skip
+                del environment[key]
+    for key, value in environment.items():
+        process.expansions[f"ENV_{key}"] = value  # as supervisord: the program's environment expands in its command
+
+
+def _command(process: _Process) -> str | None:
+    """command=: the argv, or a shell script when it holds what only the container knows; return an error or None."""
+    options, notes = process.options, process.notes
+    if "command" not in options:
+        return "no command="
+    try:
+        text = options["command"] % process.expansions
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"command= cannot be expanded: {exc}"
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        return f"command= cannot be split into words: {exc}"
+    if not words:
+        return "command= is empty"
+    if any(_PLACEHOLDER.search(word) for word in words):
+        script = "exec " + " ".join(_placeholder_word(word) for word in words)
+        process.service["command"] = [SHELL, "-c", script]
+        notes.approx(
+            "command", options["command"],
+            f"runs as {SHELL} -c {script!r}: %(ENV_X)s and %(host_node_name)s are only known when the"
+            f" container runs, so the shell expands them; the image needs {SHELL}",
+        )  # fmt: skip
+    elif not all(words):
+        process.service["command"] = [SHELL, "-c", "exec " + shlex.join(words)]
+        notes.approx("command", options["command"], f"runs through {SHELL} -c to pass an empty argument")
+    else:
+        process.service["command"] = words
+    return None
+
+
+def _directory(process: _Process, key: str, value: str) -> None:
+    if value.startswith("/"):
+        process.service["working_directory"] = value
+    else:
+        process.notes.drop(key, value, "not an absolute path")
+
+
+def _user(process: _Process, key: str, value: str) -> None:
+    try:
+        process.service["user"] = _account(value)
+    except ValueError as exc:
+        process.notes.drop(key, value, str(exc))
+
+
+def _umask_option(process: _Process, key: str, value: str) -> None:
+    try:
+        process.service["umask"] = _umask(value)
+    except ValueError as exc:
+        process.notes.drop(key, value, str(exc))
+
+
+def _autorestart(process: _Process, key: str, value: str) -> None:
+    word = value.strip().lower()
+    if word == "unexpected":
+        pass  # pidone's default, on-failure
+    elif word in ("true", "yes", "on", "1"):
+        process.restart["policy"] = "always"
+    elif word in ("false", "no", "off", "0"):
+        process.restart["policy"] = "no"
+    else:
+        process.notes.drop(key, value, "expected true, false or unexpected")
+
+
+def _exitcodes(process: _Process, key: str, value: str) -> None:
+    if [c.strip() for c in value.split(",")] != ["0"]:
+        process.notes.drop(key, value, "pidone treats exit status 0 as expected and every other as a failure")
+
+
+def _startsecs(process: _Process, key: str, value: str) -> None:
+    try:
+        seconds = int(value)
+        if not 0 <= seconds <= MAX_DURATION:
+            raise ValueError
+        process.restart["reset_after"] = seconds
+        process.notes.approx(
+            key, value, "written as [restart] reset_after: a run this long resets pidone's count of failures"
+        )
+    except ValueError:
+        process.notes.drop(key, value, "not a number of seconds pidone accepts")
+
+
+def _startretries(process: _Process, key: str, value: str) -> None:
+    try:
+        retries = int(value)
+        if not 0 <= retries <= _MAX_RETRIES:
+            raise ValueError
+    except ValueError:
+        process.notes.drop(key, value, f"not an integer from 0 to {_MAX_RETRIES}")
+        return
+    process.restart["max_retries"] = max(retries, 1)
+    if retries == 0:
+        process.notes.approx(
+            key, value,
+            "written as max_retries = 1: pidone's 0 would mean never give up, and pidone cannot give up"
+            " at once and still restart later exits",
+        )  # fmt: skip
+
+
+def _stopsignal(process: _Process, key: str, value: str) -> None:
+    try:
+        process.stop["signal"] = _signal_name(value)
+    except ValueError as exc:
+        process.notes.drop(key, value, str(exc))
+
+
+def _stopwaitsecs(process: _Process, key: str, value: str) -> None:
+    try:
+        seconds = int(value)
+        if not 0 <= seconds <= MAX_DURATION:
+            raise ValueError
+        process.stop["timeout"] = seconds
+    except ValueError:
+        process.notes.drop(key, value, "not a number of seconds pidone accepts")
+
+
+def _as_group(process: _Process, key: str, value: str) -> None:
+    if not _safe_bool(value):
+        process.notes.approx(key, value, "pidone always signals the unit's whole process group")
+
+
+def _not_carried(why: str) -> Callable[[_Process, str, str], None]:
+    def handler(process: _Process, key: str, value: str) -> None:
+        process.notes.drop(key, value, why)
+
+    return handler
+
+
+def _autostart(process: _Process, key: str, value: str) -> None:
+    if not _safe_bool(value):
+        process.notes.drop(key, value, "pidone starts every unit in its directory (rename it NAME.toml.disabled to keep it out)")
+
+
+# The options of a program, each with its handler, in the order their notes are given.
+_OPTIONS: dict[str, Callable[[_Process, str, str], None]] = {
+    "directory": _directory,
+    "user": _user,
+    "umask": _umask_option,
+    "autorestart": _autorestart,
+    "exitcodes": _exitcodes,
+    "startsecs": _startsecs,
+    "startretries": _startretries,
+    "stopsignal": _stopsignal,
+    "stopwaitsecs": _stopwaitsecs,
+    "stopasgroup": _as_group,
+    "killasgroup": _as_group,
+}
+# Noted after the [log] options.
+_LATE_OPTIONS: dict[str, Callable[[_Process, str, str], None]] = {
+    "priority": _not_carried("pidone starts units in parallel unless ordered: list what must start first in [dependencies] after"),
+    "autostart": _autostart,
+    "serverurl": _not_carried("pidone's control socket is found by `pidone` itself"),
+}
+
+
+def _placeholder_word(word: str) -> str:
+    """Return `word` as shell text in which each placeholder becomes its variable (or $(uname -n))."""
+    parts = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(word):
+        if word[pos : match.start()]:
+            parts.append(shlex.quote(word[pos : match.start()]))
+        parts.append(f'"${{{match.group(1)}}}"' if match.group(1) else '"$(uname -n)"')
+        pos = match.end()
+    if word[pos:]:
+        parts.append(shlex.quote(word[pos:]))
+    return "".join(parts)
+
+
+def _supervisord_reason(key: str) -> str:
+    """Return why supervisord option `key` has no place in a pidone unit."""
+    if key.endswith(("_syslog", "_events_enabled", "_capture_maxbytes")):
+        return "pidone passes output to its stdout (and an optional [log] file) only"
+    return "not an option pidone can carry over"
+
+
+def import_supervisord(text: str, source: str = "") -> list[ImportResult]:
+    """Return one result per process of each `[program:x]` section of supervisord configuration `text`.
+
+    `numprocs` makes that many units, named by `process_name`. Notes about
+    the file as a whole ([supervisord], [include], [group:x]) go to the
+    first result.
+    """
+    return _SupervisordImport(text, source).results()
