@@ -26,7 +26,8 @@ def test_cli_prints_the_units_and_notes(tmp_path):
     lines = err.splitlines()
     assert lines[0] == f"{FIXTURES / 'ssh.service'} -> ssh.toml"
     assert any(line.startswith("  KillMode=process: not carried over: ") for line in lines)
-    assert lines[-1] == "pidone import: 1 unit from 1 input, 11 notes"
+    assert any(line.startswith("  IgnoreSIGPIPE=yes (systemd's default): not carried over: ") for line in lines)
+    assert lines[-1] == "pidone import: 1 unit from 1 input, 12 notes"
 
 
 def test_cli_writes_files_and_refuses_to_overwrite(tmp_path):
@@ -102,7 +103,7 @@ def test_cli_refuses_two_units_of_the_same_name(tmp_path):
 
 
 def test_cli_warns_about_requires_on_units_it_did_not_make(tmp_path):
-    (tmp_path / "app.service").write_text("[Unit]\nRequires=db.service\n[Service]\nExecStart=/bin/app\n")
+    (tmp_path / "app.service").write_text("[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/app\n")
     status, _out, err = run(str(tmp_path / "app.service"))
     assert status == 0
     assert "  requires=db: warning: db.toml is not part of this import;" in err

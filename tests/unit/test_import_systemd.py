@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from importhelp import FIXTURES, NOTE, loads, notes_about, service, systemd
+from importhelp import FIXTURES, NOTE, loads, notes_about, service, strip_sigpipe, systemd
 from pidone.importers import import_systemd
 
 
@@ -13,25 +13,28 @@ from pidone.importers import import_systemd
 
 def test_a_service_using_most_mappings():
     result = import_systemd((FIXTURES / "web.service").read_text(), "web.service", str(FIXTURES / "web.service"))
+    assert strip_sigpipe(result)
     assert result.name == "web"
     assert result.unit == {
         "description": "Web frontend (web.service)",
         "service": {
             "command": [
                 "/bin/sh", "-c",
-                'exec /usr/bin/gunicorn --workers "${WORKERS}" --bind 127.0.0.1:"${PORT}" app:app',
+                # EnvironmentFile= wins over Environment= in systemd: the unit's values are defaults
+                'test -n "${PORT+set}" || export PORT=8000; test -n "${GREETING+set}" || export GREETING=\'hello world\';'
+                ' test -n "${WORKERS+set}" || export WORKERS=4; test -n "${LANG+set}" || export LANG=C.UTF-8;'
+                ' exec /usr/bin/gunicorn --workers "${WORKERS}" --bind 127.0.0.1:"${PORT}" app:app',
             ],
             "type": "notify",
             "working_directory": "/srv/web",
             "user": "app",
             "group": "app",
             "supplementary_groups": ["ssl-cert", "www-data"],
-            "environment": {"PORT": "8000", "GREETING": "hello world", "WORKERS": "4", "LANG": "C.UTF-8"},
             "environment_files": ["-/etc/default/web"],
             "umask": "0027",
             "oom_score_adjust": -100,
         },
-        "dependencies": {"requires": ["db"], "wants": ["cache"], "after": ["migrate"]},
+        "dependencies": {"requires": ["db"], "after": ["migrate"]},  # no After=cache: no wants
         "ready": {"timeout": 90},
         "restart": {"policy": "always", "delay": 2, "max_delay": 2, "max_retries": 0},
         "stop": {"signal": "SIGINT", "timeout": 20, "reload_signal": "SIGUSR2"},
@@ -139,11 +142,36 @@ def test_prefix_at_drops_the_argv0_word():
     assert '"@" prefix' in result.notes[0]
 
 
-@pytest.mark.parametrize("prefix", ["+", "!", "!!"])
-def test_privilege_prefixes_are_noted(prefix):
-    result = service(f"ExecStart={prefix}/bin/app\n")
-    assert result.unit["service"]["command"] == ["/bin/app"]
-    assert "runs every command of a unit with the unit's user" in result.notes[0]
+@pytest.mark.parametrize("prefix", ["+", "!"])
+def test_a_privileged_main_command_runs_without_the_user(prefix):
+    result = service(f"ExecStart={prefix}/bin/app\nUser=app\nGroup=app\nSupplementaryGroups=adm\n")
+    assert result.unit["service"] == {"command": ["/bin/app"]}
+    (note,) = result.notes
+    assert note.startswith(f'ExecStart={prefix}/bin/app: approximated: the "{prefix}" prefix runs the command with'
+                           " full privileges: no user, group or supplementary_groups is written")
+
+
+def test_a_privileged_main_command_without_a_user_needs_no_note():
+    assert service("ExecStart=!/bin/app\n").notes == []
+
+
+def test_plus_also_leaves_the_capability_bounding_set_out():
+    result = service("ExecStart=+/bin/app\nCapabilityBoundingSet=CAP_CHOWN\n")
+    assert "limits" not in result.unit
+    assert '"+" prefix' in notes_about(result, "CapabilityBoundingSet")[0]
+    assert service("ExecStart=!/bin/app\nCapabilityBoundingSet=CAP_CHOWN\n").unit["limits"] == {"capabilities": ["CAP_CHOWN"]}
+
+
+def test_double_bang_keeps_the_user():
+    result = service("ExecStart=!!/bin/app\nUser=app\n")
+    assert result.unit["service"] == {"command": ["/bin/app"], "user": "app"}
+    assert '"!!" prefix: systemd ignores it' in notes_about(result, "ExecStart")[0]
+
+
+def test_a_privileged_pre_command_is_noted_and_the_user_kept():
+    result = service("ExecStartPre=+/bin/setup\nExecStart=/bin/app\nUser=app\n")
+    assert result.unit["service"]["user"] == "app"
+    assert "runs every command of a unit with the unit's user" in notes_about(result, "ExecStartPre")[0]
 
 
 def test_prefix_colon_turns_expansion_off():
@@ -384,7 +412,12 @@ def test_resource_limits():
         "as": 4 * 1024**3, "core": "infinity", "cpu": 3600, "memlock": 65536, "nice": 15,
         "nofile": 65536, "nproc": [512, 1024], "rttime": 1_000_000, "stack": [8 * 1024**2, "infinity"],
     }  # fmt: skip
-    assert result.notes == []
+    assert result.notes == [
+        "LimitNOFILE=65536: approximated: where the container's hard limit is lower and pidone may not raise it,"
+        " pidone starts the unit with the highest value allowed and logs a warning (a container's limit is often"
+        " below systemd's)"
+    ]
+    assert service("ExecStart=/bin/app\nLimitNOFILE=1024\n").notes == []
 
 
 def test_an_infinite_nofile_is_written_as_a_number():
@@ -437,3 +470,63 @@ def test_failure_action_makes_the_unit_critical():
     result = service("ExecStart=/bin/app\n", unit="FailureAction=exit\n")
     assert result.unit["service"]["critical"] is True
     assert notes_about(result, "FailureAction")
+
+
+# --- faithful on real units (issue #19) -------------------------------------------
+
+
+def test_environment_files_win_over_environment_as_in_systemd():
+    result = systemd((FIXTURES / "defaults.service").read_text(), "defaults.service")
+    assert result.unit["service"] == {
+        "command": [
+            "/bin/sh", "-c",
+            'test -n "${PORT+set}" || export PORT=6379; test -n "${OPTS+set}" || export OPTS=\'--save 60 1\';'
+            ' exec /usr/bin/cache-server --port "${PORT}" $OPTS',
+        ],
+        "environment_files": ["-/etc/default/cache"],
+    }  # fmt: skip
+    (note,) = notes_about(result, "ExecStart")
+    assert "Environment= sets PORT, OPTS only where the EnvironmentFile= files left them unset" in note
+
+
+def test_environment_alone_is_still_substituted_or_written_as_environment():
+    result = service("Environment=A=1\nExecStart=/bin/app $A\n")
+    assert result.unit["service"] == {"command": ["/bin/app", "1"], "environment": {"A": "1"}}
+    assert result.notes == []
+
+
+def test_an_environment_file_without_variables_in_the_command_needs_no_shell():
+    result = service("EnvironmentFile=-/etc/default/app\nExecStart=/bin/app --flag 'two words'\n")
+    assert result.unit["service"] == {"command": ["/bin/app", "--flag", "two words"], "environment_files": ["-/etc/default/app"]}
+    assert result.notes == []
+
+
+def test_an_execstartpre_shell_script_runs_in_a_subshell_not_a_second_shell():
+    result = systemd((FIXTURES / "mariadb.service").read_text(), "mariadb.service")
+    (sh, dash_c, script) = result.unit["service"]["command"]
+    assert (sh, dash_c) == ("/bin/sh", "-c")
+    assert script == (
+        "/usr/bin/install -m 755 -o mysql -g root -d /run/mysqld"
+        " && ( [ ! -e /usr/bin/galera_recovery ] && VAR= ||    VAR=`/usr/bin/galera_recovery`;"
+        " [ $? -eq 0 ] && echo $HOME || exit 1\n)"  # systemd's $$ is the shell's $
+        " && exec /usr/sbin/mariadbd $MYSQLD_OPTS"
+    )
+    assert script.count("sh -c") == 0
+    assert "the shell expands $MYSQLD_OPTS" in notes_about(result, "ExecStart")[0]
+
+
+def test_an_execstartpre_shell_script_with_a_braced_variable_keeps_its_shell():
+    # systemd replaces ${X} before the inner shell parses the script: only a shell of its own does the same
+    result = service("ExecStartPre=/bin/sh -c 'echo ${X}'\nExecStart=/bin/app\n")
+    assert result.unit["service"]["command"][2] == "/bin/sh -c 'echo '\"${X}\" && exec /bin/app"
+
+
+@pytest.mark.parametrize(("value", "noted"), [(None, True), ("yes", True), ("no", False), ("bogus", True)])
+def test_ignore_sigpipe(value, noted):
+    text = "[Service]\nExecStart=/bin/app\n" + (f"IgnoreSIGPIPE={value}\n" if value else "")
+    result = import_systemd(text, "app.service")
+    assert bool(notes_about(result, "IgnoreSIGPIPE")) is noted
+    if value == "bogus":
+        assert notes_about(result, "IgnoreSIGPIPE")[0].startswith("IgnoreSIGPIPE=bogus: not carried over: not a boolean")
+    elif noted:
+        assert "SIGPIPE ignored" in notes_about(result, "IgnoreSIGPIPE")[0]

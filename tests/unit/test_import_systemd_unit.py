@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from importhelp import NOTE, SYSTEM_UNIT_DIRS, loads, notes_about, run, service, systemd
+from importhelp import FIXTURES, NOTE, SYSTEM_UNIT_DIRS, loads, notes_about, run, service, systemd
+from pidone.cli.unitfiles import check_main
 from pidone.importers import import_systemd, sanitize_name
 from pidone.loader import load_directory
 
@@ -23,7 +24,7 @@ def test_dependencies():
         "ExecStart=/bin/app\n",
         unit="""\
         Description=The app
-        After=network.target db.service cache.service x.socket
+        After=network.target db.service cache.service x.socket queue.service conf.service
         Requires=db.service
         Wants=cache.service
         BindsTo=queue.service
@@ -40,9 +41,35 @@ def test_dependencies():
 
 
 def test_dependency_names_are_made_valid():
-    result = service("ExecStart=/bin/app\n", unit="Wants=weird\\x2dname.service bad+name.service\n")
+    result = service(
+        "ExecStart=/bin/app\n",
+        unit="Wants=weird\\x2dname.service bad+name.service\nAfter=weird\\x2dname.service bad+name.service\n",
+    )
     assert result.unit["dependencies"] == {"wants": ["weird-name", "bad_name"]}
     assert notes_about(result, "Wants") == ["Wants=bad+name.service: approximated: written as 'bad_name' (pidone's unit-name rule)"]
+
+
+@pytest.mark.parametrize("key", ["Requires", "BindsTo", "Requisite", "Wants", "Upholds"])
+def test_a_dependency_without_after_is_not_written(key):
+    # pidone's requires and wants also order the start; systemd's do not without After=
+    result = service("ExecStart=/bin/app\n", unit=f"{key}=db.service\nAfter=other.service\n")
+    assert result.unit["dependencies"] == {"after": ["other"]}
+    (note,) = notes_about(result, key)
+    assert note.startswith(f"{key}=db: not carried over: without After=db.service systemd starts both units at once")
+    assert ("not stopped when db stops" in note) is (key not in ("Wants", "Upholds"))
+
+
+def test_nfs_server_and_idmapd_import_without_a_cycle(tmp_path):
+    names = ("nfs-server.service", "nfs-idmapd.service", "nfs-mountd.service")
+    status, _out, err = run("-o", str(tmp_path), *(str(FIXTURES / name) for name in names))
+    assert status == 0, err
+    assert "BindsTo=nfs-server: not carried over: without After=nfs-server.service" in err
+    load = load_directory(tmp_path, enforce_ownership=False)
+    assert load.errors == {}
+    assert sorted(load.units) == ["nfs-idmapd", "nfs-mountd", "nfs-server"]
+    assert load.units["nfs-server"].dependencies.wants == ("nfs-idmapd",)
+    assert load.units["nfs-idmapd"].dependencies.requires == () and load.units["nfs-idmapd"].dependencies.after == ()
+    assert check_main([str(tmp_path)]) == 0  # no cycle
 
 
 @pytest.mark.parametrize(
@@ -137,6 +164,27 @@ def test_escaped_instance_names():
     assert result.name == "fsck@dev-disk-by-label-root"
     assert result.unit["service"]["command"] == ["/sbin/fsck", "dev/disk/by-label/root", "/dev/disk/by-label/root"]
     assert notes_about(result, "name") == []  # only the escape was undone
+
+
+def test_an_instance_keeps_the_escapes_of_its_name_in_percent_i_and_percent_n():
+    # systemd splits a value into words (undoing its escapes) before it replaces specifiers:
+    # %i and %n are the escaped instance and unit names, %I the unescaped instance.
+    result = systemd((FIXTURES / "web@.service").read_text(), "web@web\\x2dfront.service")
+    assert result.name == "web@web-front"
+    assert result.unit["description"] == "Web front web-front (web@web\\x2dfront.service)"
+    assert result.unit["service"]["command"] == [
+        "/usr/bin/web", "--instance", "web\\x2dfront", "--title", "web-front", "--unit", "web@web\\x2dfront.service"
+    ]  # fmt: skip
+    assert result.unit["service"]["environment"] == {"INSTANCE": "web\\x2dfront"}
+    # the dependency is named as the instance postgresql@web\x2dfront.service is when imported
+    assert result.unit["dependencies"] == {"requires": ["postgresql@web-front"]}
+    assert import_systemd("[Service]\nExecStart=/bin/db\n", "postgresql@web\\x2dfront.service").name == "postgresql@web-front"
+    assert result.notes == []
+
+
+def test_an_escaped_blank_in_an_instance_stays_inside_its_word():
+    result = systemd("[Service]\nExecStart=/bin/web %i --for %I\n", "web@a\\x20b.service")
+    assert result.unit["service"]["command"] == ["/bin/web", "a\\x20b", "--for", "a b"]
 
 
 def test_host_specifiers_are_left_and_noted():

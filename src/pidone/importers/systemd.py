@@ -50,6 +50,8 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         self.service: dict[str, Any] = {}
         self.environment: dict[str, str] = {}
         self.env_files: list[str] = []
+        self.env_in_shell = False  # Environment= written as shell defaults, under the EnvironmentFile= values
+        self.main_prefixes = ""  # the prefixes of the main ExecStart= ("!", "+" drop the user)
 
     # -- reading
 
@@ -104,7 +106,8 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
             "environment_files", "umask", "oom_score_adjust",
         )  # fmt: skip
         table = {key: self.service[key] for key in order if key in self.service}
-        if self.environment:
+        table.update({key: value for key, value in self.service.items() if key not in table})  # keys added later
+        if self.environment and not self.env_in_shell:
             table["environment"] = dict(self.environment)
         return table
 
@@ -125,8 +128,18 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         values = self.directives.get((section, key), [])
         return values[-1] if values and values[-1] != "" else None
 
-    def expand(self, directive: str, value: str) -> str:
-        """Return `value` with its specifiers replaced; note those that have no fixed value."""
+    def expand(self, directive: str, value: str, *, whole: str | None = None) -> str:
+        """Return `value` with its specifiers replaced; note those that have no fixed value.
+
+        `whole` is the directive's whole value when `value` is one of its words (for the notes): as
+        systemd does, a value is split into words (undoing its escapes) before specifiers are replaced,
+        so that an escape in a specifier's value (%i of `web@a\\x2db`) is kept.
+        """
+        subject = value if whole is None else whole
+
+        def drop(why: str) -> None:
+            if not any(note.startswith(f"{directive}=") and note.endswith(why) for note in self.notes):
+                self.notes.drop(directive, subject, why)
 
         def replace(match: re.Match[str]) -> str:
             letter = match.group(1)
@@ -136,11 +149,9 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
                 return match.group(0)  # a template: noted once, with the name
             what = _HOST_SPECIFIERS.get(letter)
             if what:
-                self.notes.drop(
-                    directive, value, f"%{letter} ({what}) has no value before the container runs; it is left as is"
-                )
+                drop(f"%{letter} ({what}) has no value before the container runs; it is left as is")
             else:
-                self.notes.drop(directive, value, f"%{letter} is not a specifier pidone knows; it is left as is")
+                drop(f"%{letter} is not a specifier pidone knows; it is left as is")
             return match.group(0)
 
         return re.sub(r"%(.)", replace, value, flags=re.S)
@@ -151,20 +162,25 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         description = self.last("Unit", "Description")
         if description is not None:
             self.unit["description"] = self.expand("Description", description)
-        deps: dict[str, list[str]] = {"requires": [], "wants": [], "after": []}
+        listed = {
+            key: [dep for value in self.values("Unit", key) for dep in self._dependency_names(key, value)]
+            for key in ("Requires", "BindsTo", "Requisite", "Wants", "Upholds", "After")
+        }
+        deps: dict[str, list[str]] = {"requires": [], "wants": [], "after": listed["After"]}
         for key, target, how in (
             ("Requires", "requires", None),
             ("BindsTo", "requires", "pidone's requires also stops this unit when the other stops, but does not restart it with the other"),
             ("Requisite", "requires", "pidone starts the required unit instead of failing when it is not already running"),
             ("Wants", "wants", None),
             ("Upholds", "wants", "pidone does not restart the other unit on this one's behalf; give it its own restart policy"),
-            ("After", "after", None),
         ):  # fmt: skip
-            for value in self.values("Unit", key):
-                for dep in self._dependency_names(key, value):
-                    if how:
-                        self.notes.approx(key, dep, f"written as {target}: {how}")
-                    deps[target].append(dep)
+            for dep in listed[key]:
+                if dep not in listed["After"]:
+                    self.notes.drop(key, dep, _unordered_reason(key, target, dep))
+                    continue
+                if how:
+                    self.notes.approx(key, dep, f"written as {target}: {how}")
+                deps[target].append(dep)
         requires = list(dict.fromkeys(deps["requires"]))
         wants = [d for d in dict.fromkeys(deps["wants"]) if d not in requires]
         after = [d for d in dict.fromkeys(deps["after"]) if d not in requires and d not in wants]
@@ -203,7 +219,7 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         """Return the pidone names of the services listed in one dependency directive; note the rest."""
         names = []
         try:
-            words, _raws = _split_systemd(self.expand(key, value))
+            words = [self.expand(key, word, whole=value) for word in _split_systemd(value)[0]]
         except ValueError as exc:
             self.notes.drop(key, value, f"cannot be split into unit names: {exc}")
             return []
@@ -215,8 +231,9 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
                 if not quiet:
                     self.notes.drop(key, word, _dependency_reason(word, suffix))
                 continue
-            name = sanitize_name(_unescape_unit(base, slashes=False))
-            if name != base:
+            unescaped = _unescape_unit(base, slashes=False)
+            name = sanitize_name(unescaped)
+            if name != unescaped:
                 self.notes.approx(key, word, f"written as {name!r} (pidone's unit-name rule)")
             if name == self._own_name():
                 continue
@@ -299,11 +316,12 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
                     self.notes.drop("SupplementaryGroups", word, str(exc))
         if groups:
             self.service["supplementary_groups"] = list(dict.fromkeys(groups))
-            if "user" in self.service:
+            if "user" in self.service and not self._privileged():
                 self.notes.approx(
                     "SupplementaryGroups", " ".join(map(str, groups)),
                     "pidone's list replaces the user's own groups, systemd's adds to them; add the user's groups if it needs them",
                 )  # fmt: skip
+        self._privileged_main()
         self._working_directory()
         for key, field_name, parse in (("UMask", "umask", _umask), ("OOMScoreAdjust", "oom_score_adjust", _oom)):
             value = self.last("Service", key)
@@ -323,10 +341,33 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
                 "pidone cannot unset single variables; set clear_environment = true and list what the service needs",
             )  # fmt: skip
 
+    def _privileged(self) -> bool:
+        """Return True when the main command has the "+" or "!" prefix (not "!!", a no-op on current kernels)."""
+        return "+" in self.main_prefixes or ("!" in self.main_prefixes and "!!" not in self.main_prefixes)
+
+    def _privileged_main(self) -> None:
+        """ExecStart=! or + runs the main command as root, whatever User=, Group= and SupplementaryGroups= say."""
+        prefixes = self.main_prefixes
+        if not self._privileged():
+            return
+        dropped = [self.service.pop(key) for key in ("user", "group", "supplementary_groups") if key in self.service]
+        if dropped:
+            self.notes.approx(
+                "ExecStart", self.values("Service", "ExecStart")[-1],
+                f'the "{"+" if "+" in prefixes else "!"}" prefix runs the command'
+                " with full privileges: no user, group or supplementary_groups is written (User=, Group="
+                " and SupplementaryGroups= apply only to the unit's other commands in systemd; pidone runs them all"
+                " with the unit's credentials, so ExecStartPre= commands run as root too)",
+            )  # fmt: skip
+
     def _assignments(self, value: str, *, note: bool) -> list[tuple[str, str]]:
         """Return the KEY=VALUE pairs of one Environment= line."""
         try:
-            words, _raws = _split_systemd(self.expand("Environment", value) if note else _expand_quiet(value, self.specifiers))
+            words, _raws = _split_systemd(value)
+            words = [
+                self.expand("Environment", word, whole=value) if note else _expand_quiet(word, self.specifiers)
+                for word in words
+            ]
         except ValueError as exc:
             if note:
                 self.notes.drop("Environment", value, f"cannot be split into assignments: {exc}")
@@ -373,6 +414,16 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
                 continue
             for value in self.directives[(section, key)]:
                 self.notes.drop(key, value, _leftover_reason(section, key))
+
+
+def _unordered_reason(key: str, target: str, dep: str) -> str:
+    """Return why a dependency without After= on the same unit is not written as pidone's `requires`/`wants`."""
+    lost = "" if key in ("Wants", "Upholds") else f"; this unit is not stopped when {dep} stops"
+    return (
+        f"without After={dep}.service systemd starts both units at once, but pidone's {target} would also start"
+        f" this unit after {dep}: an order systemd does not have (a cycle if {dep} is ordered after this unit);"
+        f" pidone starts every unit of its directory anyway{lost}"
+    )
 
 
 def _oom(text: str) -> int:

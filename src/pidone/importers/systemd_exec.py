@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from pidone.importers.systemd_syntax import _split_systemd, _words_or_split
+from pidone.importers.systemd_syntax import _expand_quiet, _split_systemd, _words_or_split
 from pidone.importers.systemd_tables import _SYSTEMD_PROVIDED, _SYSTEMD_TYPES
 from pidone.importers.values import SHELL
 
@@ -67,6 +67,22 @@ def _substitute(words: list[str], env: dict[str, str]) -> list[str]:
     return out
 
 
+def _inline_script(words: list[str], expand: bool) -> str | None:
+    """Return `sh -c SCRIPT` as a subshell of the chain's own shell (no second /bin/sh), or None.
+
+    systemd would replace ${VAR} in SCRIPT before the shell reads it; left to the shell, a value would
+    not be parsed as script text: such a script keeps its own `sh -c`.
+    """
+    if len(words) != 3 or words[0] not in ("sh", "/bin/sh", "/usr/bin/sh") or words[1] != "-c":
+        return None
+    script = words[2]
+    if expand:
+        if "${" in script:
+            return None
+        script = script.replace("$$", "$")
+    return f"( {script}\n)"
+
+
 class _Unconvertible(Exception):
     """The input cannot be turned into a unit at all; the message says why."""
 
@@ -87,33 +103,43 @@ class _ExecMixin:
                 "ExecStart", raw[-1], "only Type=oneshot services may have more than one ExecStart=; the first one is kept"
             )
             starts = starts[:1]
+        self.main_prefixes = starts[0][1] if len(starts) == 1 else ""
         pres = self._commands("ExecStartPre")
-        env_fixed = not self.values("Service", "EnvironmentFile") and not self.values("Service", "PassEnvironment")
-        static_env = self._static_environment() if env_fixed else None
+        files = any(
+            _expand_quiet(value, self.specifiers).removeprefix("-").startswith("/")
+            for value in self.values("Service", "EnvironmentFile")
+        )
+        passed = bool(self.values("Service", "PassEnvironment"))
+        static_env = self._static_environment()
+        # systemd gives EnvironmentFile= precedence over Environment=; pidone's environment would win
+        # over its environment_files, so the Environment= values become defaults in the shell instead.
+        defaults = list(static_env.items()) if files else []
+        self.env_in_shell = bool(defaults)
         chain = [*pres, *starts]
         for directive, prefixes, words, value in chain:
             self._prefix_notes(directive, prefixes, value, chained=len(chain) > 1, main=directive == "ExecStart")
-        if len(chain) == 1:
+        if len(chain) == 1 and not defaults:
             _directive, prefixes, words, _value = chain[0]
             expand = ":" not in prefixes and "|" not in prefixes
             names = _variables(words) if expand else []
-            if static_env is not None and all(n in static_env for n in names):
+            if not names or (not files and not passed and all(n in static_env for n in names)):
                 argv = _substitute(words, static_env) if names else list(words)
                 if argv and all(argv) and "|" not in prefixes:
                     return argv
-        return self._shell(chain)
+        return self._shell(chain, defaults)
 
     def _commands(self, directive: str) -> list[tuple[str, str, list[str], str]]:
         """Return [(directive, prefixes, words, value)] for each command of `directive`."""
         out = []
         for value in self.values("Service", directive):
-            expanded = self.expand(directive, value)
-            prefixes = re.match(r"[-@:+!|]*", expanded).group(0)  # type: ignore[union-attr]
+            prefixes = re.match(r"[-@:+!|]*", value).group(0)  # type: ignore[union-attr]
             try:
-                words, raws = _split_systemd(expanded[len(prefixes) :])
+                # As systemd: split into words (undoing escapes) first, then replace specifiers in each.
+                words, raws = _split_systemd(value[len(prefixes) :])
             except ValueError as exc:
                 self.notes.drop(directive, value, f"cannot be split into words: {exc}")
                 continue
+            words = [self.expand(directive, word, whole=value) for word in words]
             # A lone ";" separates commands (old systemd syntax); "\;" is a literal ";".
             command: list[str] = []
             for word, raw in [*zip(words, raws), (None, ";")]:
@@ -140,7 +166,13 @@ class _ExecMixin:
                 'the "@" prefix: pidone passes the program as its own argv[0]; the second word, the argv[0]'
                 " systemd would have passed, is left out",
             )  # fmt: skip
-        if "+" in prefixes or "!" in prefixes:
+        if "!!" in prefixes:
+            self.notes.approx(
+                directive, value,
+                'the "!!" prefix: systemd ignores it where the kernel has ambient capabilities (every current one),'
+                " so the command runs with the unit's user, as here",
+            )  # fmt: skip
+        elif ("+" in prefixes or "!" in prefixes) and not (main and prefixes == self.main_prefixes):
             self.notes.drop(
                 directive, value, 'the "+"/"!" prefix: pidone runs every command of a unit with the unit\'s user and limits'
             )
@@ -155,23 +187,36 @@ class _ExecMixin:
                 env[key] = text
         return env
 
-    def _shell(self, chain: list[tuple[str, str, list[str], str]]) -> list[str]:
-        """Return a `/bin/sh -c` command that runs `chain` in order, stopping at the first failure."""
+    def _shell(self, chain: list[tuple[str, str, list[str], str]], defaults: list[tuple[str, str]]) -> list[str]:
+        """Return a `/bin/sh -c` command that runs `chain` in order, stopping at the first failure.
+
+        `defaults` (NAME, value) are set first, each only when the environment (from the unit's
+        environment_files) does not already hold it.
+        """
         parts = []
         variables: list[str] = []
         for index, (directive, prefixes, words, _value) in enumerate(chain):
             expand = ":" not in prefixes
+            last = index == len(chain) - 1
+            inline = None if last else _inline_script(words, expand)
             if expand:
                 variables.extend(_variables(words))
-            text = " ".join(_render_word(word, expand) for word in words)
-            last = index == len(chain) - 1
+            text = inline or " ".join(_render_word(word, expand) for word in words)
             if "-" in prefixes and len(chain) > 1:
                 text = f"{{ {text} || :; }}"
             elif last:
                 text = f"exec {text}"
             parts.append(text)
-        script = " && ".join(parts)
+        prelude = [f'test -n "${{{name}+set}}" || export {name}={shlex.quote(value)}' for name, value in defaults]
+        script = "; ".join([*prelude, " && ".join(parts)])
         reasons = []
+        if defaults:
+            names = ", ".join(name for name, _value in defaults)
+            reasons.append(
+                f"Environment= sets {names} only where the EnvironmentFile= files left them unset, since systemd"
+                " gives the files precedence (pidone's environment would override them); a value in the container's"
+                " own environment wins too"
+            )
         pres = sum(1 for d, _p, _w, _v in chain if d == "ExecStartPre")
         if pres:
             reasons.append(f"the ExecStartPre= command{'s run' if pres > 1 else ' runs'} first, in the same shell")

@@ -16,7 +16,7 @@ from pidone.importers.systemd_syntax import (
     _timespan,
 )
 from pidone.importers.systemd_tables import _RESTART_POLICIES, _SYSTEMD_TYPES
-from pidone.importers.values import NOFILE_INFINITY, _boolean, _safe_bool, _seconds, _signal_name
+from pidone.importers.values import NOFILE_INFINITY, _boolean, _safe_bool, _schema_table, _seconds, _signal_name
 from pidone.units import CAPABILITIES, DEFAULT_RESTART_DELAY, MAX_DURATION, RLIMITS
 
 
@@ -55,11 +55,33 @@ class _ServiceMixin:
         for key, good, why in (
             ("KillMode", "control-group", "pidone signals the unit's process group, and SIGKILLs everything the unit started at the stop timeout (as KillMode=control-group)"),
             ("SendSIGKILL", "yes", "pidone always SIGKILLs what is left at the stop timeout"),
-            ("IgnoreSIGPIPE", "no", "services start with default signal dispositions: SIGPIPE is not ignored"),
         ):  # fmt: skip
             value = self.last("Service", key)
             if value is not None and value.lower() != good and not (good in ("yes", "no") and _safe_bool(value) == (good == "yes")):
                 self.notes.drop(key, value, why)
+        self._sigpipe()
+
+    def _sigpipe(self) -> None:
+        """IgnoreSIGPIPE= (systemd's default: yes)."""
+        value = self.last("Service", "IgnoreSIGPIPE")
+        try:
+            ignore = True if value is None else _boolean(value)
+        except ValueError as exc:
+            self.notes.drop("IgnoreSIGPIPE", value, f"{exc}; systemd keeps its default, yes")
+            ignore = True
+        if not ignore:
+            return  # pidone's own: services start with SIGPIPE at its default action
+        # THE one place where ignore_sigpipe is emitted: [service] ignore_sigpipe (issue #16) is written
+        # as soon as the schema has it; until then the difference is noted.
+        table = _schema_table("ignore_sigpipe")
+        if table is not None:
+            (self.service if table == "service" else self.table(table))["ignore_sigpipe"] = True
+            return
+        self.notes.drop(
+            "IgnoreSIGPIPE", value if value is not None else "yes (systemd's default)",
+            "systemd starts the service with SIGPIPE ignored, so a write to a closed pipe or socket fails with"
+            " EPIPE; pidone starts it with SIGPIPE at its default action, which kills the process instead",
+        )  # fmt: skip
 
     def _restart(self, unit_type: str) -> None:
         value = self.last("Service", "Restart")
@@ -190,10 +212,9 @@ class _ServiceMixin:
                 self.notes.drop(key, value, why)
 
     def _kill_words(self, directive: str, value: str) -> list[str] | None:
-        expanded = self.expand(directive, value)
-        body = expanded.lstrip("-@:+!|")
+        body = value.lstrip("-@:+!|")
         try:
-            return _split_systemd(body)[0]
+            return [self.expand(directive, word, whole=value) for word in _split_systemd(body)[0]]
         except ValueError:
             return None
 
@@ -221,6 +242,12 @@ class _ServiceMixin:
                 self.notes.approx(
                     key, value, f"Linux refuses an infinite nofile limit (systemd caps it at fs.nr_open); written as {NOFILE_INFINITY}"
                 )
+            if name == "nofile" and any(v > 1024 for v in (limits[name] if isinstance(limits[name], list) else [limits[name]])):
+                self.notes.approx(
+                    key, value,
+                    "where the container's hard limit is lower and pidone may not raise it, pidone starts the unit with"
+                    " the highest value allowed and logs a warning (a container's limit is often below systemd's)",
+                )  # fmt: skip
         value = self.last("Service", "NoNewPrivileges")
         if value is not None:
             try:
@@ -255,7 +282,14 @@ class _ServiceMixin:
                 current = (set() if current is None else current) | listed
         self.handled.add(("Service", "CapabilityBoundingSet"))
         if current is not None and current != everything:
-            limits["capabilities"] = sorted(current, key=CAPABILITIES.__getitem__)
+            if "+" in self.main_prefixes:
+                self.notes.approx(
+                    "CapabilityBoundingSet", " ".join(sorted(current)),
+                    'not written: the main command\'s "+" prefix runs it with full privileges, the bounding set'
+                    " applying only to the unit's other commands (pidone has one set for all)",
+                )  # fmt: skip
+            else:
+                limits["capabilities"] = sorted(current, key=CAPABILITIES.__getitem__)
         for value in self.values("Service", "AmbientCapabilities"):
             self.notes.drop(
                 "AmbientCapabilities", value,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 
+from pidone.loader import SCHEMA
+
 SHELL = "/bin/sh"  # what a converted command that needs a shell runs through
 NOFILE_INFINITY = 1048576  # Linux refuses an infinite RLIMIT_NOFILE; this is the kernel's default nr_open
 
@@ -67,3 +69,11 @@ def _safe_bool(text: str) -> bool:
         return _boolean(text)
     except ValueError:
         return False
+
+
+def _schema_table(key: str) -> str | None:
+    """Return the table ("" for the top level) in which pidone's unit files have `key`, or None when none does.
+
+    For mappings onto keys a later pidone adds: written once the key exists, noted until then.
+    """
+    return next((table for table, keys in SCHEMA.items() if key in keys), None)
