@@ -56,7 +56,7 @@ def test_cli_writes_supervisord_programs_and_reports_the_one_it_cannot_convert(t
     assert status == 1
     assert sorted(p.stem for p in tmp_path.glob("*.toml")) == ["api", "cron", "worker-00", "worker-01"]
     assert "memmon: cannot convert: [eventlistener:x] cannot be converted" in err
-    assert err.splitlines()[-1] == "pidone import: 4 units from 1 input, 13 notes; 1 failed"
+    assert err.splitlines()[-1] == "pidone import: 4 units from 1 input, 15 notes; 1 failed"  # 2 stopasgroup defaults
     assert check_main([str(tmp_path)]) == 0
 
 
@@ -113,7 +113,7 @@ def test_cli_warns_about_requires_on_units_it_did_not_make(tmp_path):
 
 
 def test_cli_reports_a_unit_the_loader_refuses_as_a_bug(tmp_path, monkeypatch):
-    def broken(path, text):
+    def broken(path, text, environ):
         return [ImportResult("x", {"service": {"command": []}}, [], path)]
 
     monkeypatch.setattr("pidone.cli.importcmd.import_text", broken)
@@ -150,3 +150,14 @@ def test_cli_output_forms(tmp_path):
         status, _out, _err = run(*argv, "--force", str(FIXTURES / "ssh.service"))
         assert status == 0
     assert (tmp_path / "ssh.toml").exists()
+
+
+def test_cli_expands_a_supervisord_user_from_its_own_environment(monkeypatch):
+    monkeypatch.setenv("APP_USER", "app")
+    status, out, _err = run(str(FIXTURES / "supervisord-env-user.conf"))
+    assert status == 0
+    assert tomllib.loads(out)["service"]["user"] == "app"
+    monkeypatch.delenv("APP_USER")
+    status, out, err = run(str(FIXTURES / "supervisord-env-user.conf"))
+    assert status == 1 and out == ""
+    assert "app: cannot convert: user=%(ENV_APP_USER)s: APP_USER is not set where pidone import runs" in err

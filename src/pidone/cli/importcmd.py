@@ -158,7 +158,7 @@ def _convert(path: str) -> _Input:
         return item
     item.format = detect(path, text)
     try:
-        results = import_text(os.path.abspath(path), text)
+        results = import_text(os.path.abspath(path), text, os.environ)
     except ValueError as exc:
         item.error = str(exc)
         return item

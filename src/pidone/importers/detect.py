@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 from pidone.importers.notes import ImportResult
 from pidone.importers.procfile import _PROCFILE_LINE, import_procfile
@@ -40,13 +41,16 @@ def detect(path: str, text: str) -> str | None:
     return None
 
 
-def import_text(path: str, text: str) -> list[ImportResult]:
-    """Return the results for file `path` holding `text`, whatever its format; raise ValueError when unknown."""
+def import_text(path: str, text: str, environ: Mapping[str, str] | None = None) -> list[ImportResult]:
+    """Return the results for file `path` holding `text`, whatever its format; raise ValueError when unknown.
+
+    `environ` is the environment the import runs in (see import_supervisord).
+    """
     kind = detect(path, text)
     if kind == SYSTEMD:
         return [import_systemd(text, os.path.basename(path), path)]
     if kind == SUPERVISORD:
-        return import_supervisord(text, path)
+        return import_supervisord(text, path, environ)
     if kind == PROCFILE:
         return import_procfile(text, path)
     raise ValueError(

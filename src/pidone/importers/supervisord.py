@@ -6,12 +6,12 @@ import configparser
 import os
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pidone.importers.notes import APPROXIMATED, _MAX_NAME, ImportResult, _name_note, _Notes, _stem, sanitize_name
-from pidone.importers.values import _MAX_RETRIES, SHELL, _account, _safe_bool, _signal_name, _umask
+from pidone.importers.values import _MAX_RETRIES, SHELL, _account, _safe_bool, _schema_table, _signal_name, _umask
 from pidone.units import ENV_KEY_RE, MAX_DURATION
 
 _MAX_NUMPROCS = 1000  # one unit file each: more is a typo
@@ -72,9 +72,10 @@ class _Program:
 class _SupervisordImport:
     """Builds the units of one supervisord configuration."""
 
-    def __init__(self, text: str, source: str):
+    def __init__(self, text: str, source: str, environ: Mapping[str, str]):
         self.text = text
         self.source = source or "supervisord.conf"
+        self.environ = environ
         self.file_notes = _Notes()
 
     def results(self) -> list[ImportResult]:
@@ -135,7 +136,10 @@ class _SupervisordImport:
             why = (
                 "pidone has no socket activation (fcgi-program passes a listening socket)"
                 if program.kind == "fcgi-program"
-                else "pidone does not speak supervisord's event-listener protocol"
+                else "pidone does not speak supervisord's event-listener protocol. Instead: [restart] policies and"
+                " critical = true for what crashmail watches, a [health] probe (which restarts the unit) for httpok,"
+                " [limits] or the container's memory limit for memmon, and pidone's /metrics or `pidone status"
+                " --json` to watch units from outside; a listener that must run anyway can be a [program:x]"
             )
             return [ImportResult(sanitize_name(program.name), None, [], source, error=f"[{program.kind}:x] cannot be converted: {why}")]
         try:
@@ -171,14 +175,17 @@ class _SupervisordImport:
             raw_name = program.name
         name = sanitize_name(_PLACEHOLDER.sub("", raw_name))
         _name_note(notes, raw_name, name)
-        process = _Process(program.options, expansions, notes)
+        process = _Process(program.options, expansions, notes, self.environ)
         _environment(process)
         error = _command(process)
         if error is not None:
             return ImportResult(name, None, list(notes), source, error=error)
         _dispatch(process, _OPTIONS)
+        if process.error is not None:
+            return ImportResult(name, None, list(notes), source, error=process.error)
         if process.environment:
             process.service["environment"] = process.environment
+        _as_group_default(process)
         if process.restart.get("policy") != "no":
             # supervisord's own defaults: a run of startsecs=1 counts as started, then 3 retries
             process.restart.setdefault("reset_after", _SUPERVISORD_DEFAULT_STARTSECS)
@@ -189,6 +196,7 @@ class _SupervisordImport:
             if values:
                 document[table] = values
         _dispatch(process, _LATE_OPTIONS)
+        document.update(process.top)
         for key in process.options:
             if key not in process.handled:
                 notes.drop(key, process.options[key], _supervisord_reason(key))
@@ -266,11 +274,14 @@ class _Process:
     options: dict[str, str]
     expansions: _Expansions
     notes: _Notes
+    environ: Mapping[str, str]  # the environment `pidone import` runs in, for user=%(ENV_X)s
     handled: set[str] = field(default_factory=lambda: {"numprocs", "numprocs_start", "process_name", "command"})
     service: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     restart: dict[str, Any] = field(default_factory=dict)
     stop: dict[str, Any] = field(default_factory=dict)
+    top: dict[str, Any] = field(default_factory=dict)  # top-level keys (enabled)
+    error: str | None = None  # set by a handler when the program cannot be converted safely
 
     def get(self, key: str, *, env_ok: bool = False) -> str | None:
         """Return option `key` expanded, or None when absent or when it cannot be expanded (noted)."""
@@ -291,7 +302,7 @@ class _Process:
 def _dispatch(process: _Process, handlers: dict[str, Callable[[_Process, str, str], None]]) -> None:
     """Run the handler of each option of `handlers` the program sets, in the table's order."""
     for key, handler in handlers.items():
-        value = process.get(key)
+        value = process.get(key, env_ok=key in _ENV_OK)
         if value is not None:
             handler(process, key, value)
 
@@ -358,10 +369,28 @@ def _directory(process: _Process, key: str, value: str) -> None:
 
 
 def _user(process: _Process, key: str, value: str) -> None:
+    raw = process.options[key]
+    if _PLACEHOLDER.search(value):
+        # Dropped, the unit would run as root: expand it from the importing environment, or refuse.
+        missing = [m.group(1) or "host_node_name" for m in _PLACEHOLDER.finditer(value) if m.group(1) not in process.environ]
+        if missing or any(not m.group(1) for m in _PLACEHOLDER.finditer(value)):
+            process.error = (
+                f"user={raw}: {', '.join(missing)} is not set where pidone import runs, and without a user the"
+                " unit would run as root: set it and import again, or set [service] user yourself"
+            )
+            return
+        value = _PLACEHOLDER.sub(lambda m: process.environ[m.group(1)], value)
+        process.notes.approx(
+            key, raw,
+            f"written as user = {value!r}, expanded from the environment pidone import ran in;"
+            " supervisord expands it from its own when it starts",
+        )  # fmt: skip
     try:
         process.service["user"] = _account(value)
     except ValueError as exc:
         process.notes.drop(key, value, str(exc))
+        if value != raw:
+            process.error = f"user={raw}: {exc}; without a user the unit would run as root"
 
 
 def _umask_option(process: _Process, key: str, value: str) -> None:
@@ -437,7 +466,21 @@ def _stopwaitsecs(process: _Process, key: str, value: str) -> None:
 
 def _as_group(process: _Process, key: str, value: str) -> None:
     if not _safe_bool(value):
-        process.notes.approx(key, value, "pidone always signals the unit's whole process group")
+        process.notes.approx(
+            key, value,
+            "pidone signals the unit's whole process group on stop (and SIGKILLs what is left at the timeout);"
+            " supervisord signals the program's process only",
+        )  # fmt: skip
+
+
+def _as_group_default(process: _Process) -> None:
+    """supervisord's default, stopasgroup=false, differs from pidone's group signalling: say so."""
+    if "stopasgroup" not in process.options:
+        process.notes.approx(
+            "stopasgroup", "false (supervisord's default)",
+            "pidone signals the unit's whole process group on stop (and SIGKILLs what is left at the timeout);"
+            " supervisord signals the program's process only, leaving its children running",
+        )  # fmt: skip
 
 
 def _not_carried(why: str) -> Callable[[_Process, str, str], None]:
@@ -448,8 +491,18 @@ def _not_carried(why: str) -> Callable[[_Process, str, str], None]:
 
 
 def _autostart(process: _Process, key: str, value: str) -> None:
-    if not _safe_bool(value):
-        process.notes.drop(key, value, "pidone starts every unit in its directory (rename it NAME.toml.disabled to keep it out)")
+    if _safe_bool(value):
+        return
+    # THE one place where `enabled = false` is written, as soon as pidone's schema has the key (issue #16).
+    table = _schema_table("enabled")
+    if table == "":
+        process.top["enabled"] = False
+        return
+    process.notes.drop(
+        key, value,
+        "pidone starts every unit in its directory (rename it NAME.toml.disabled to keep it out, and start it"
+        " with `pidone start` once it is back)",
+    )  # fmt: skip
 
 
 # The options of a program, each with its handler, in the order their notes are given.
@@ -466,6 +519,8 @@ _OPTIONS: dict[str, Callable[[_Process, str, str], None]] = {
     "stopasgroup": _as_group,
     "killasgroup": _as_group,
 }
+# Options whose %(ENV_X)s the handler resolves itself.
+_ENV_OK = {"user"}
 # Noted after the [log] options.
 _LATE_OPTIONS: dict[str, Callable[[_Process, str, str], None]] = {
     "priority": _not_carried("pidone starts units in parallel unless ordered: list what must start first in [dependencies] after"),
@@ -495,11 +550,12 @@ def _supervisord_reason(key: str) -> str:
     return "not an option pidone can carry over"
 
 
-def import_supervisord(text: str, source: str = "") -> list[ImportResult]:
+def import_supervisord(text: str, source: str = "", environ: Mapping[str, str] | None = None) -> list[ImportResult]:
     """Return one result per process of each `[program:x]` section of supervisord configuration `text`.
 
     `numprocs` makes that many units, named by `process_name`. Notes about
     the file as a whole ([supervisord], [include], [group:x]) go to the
-    first result.
+    first result. `environ` (the environment the import runs in; none by
+    default, this module never reads it) expands `user=%(ENV_X)s`.
     """
-    return _SupervisordImport(text, source).results()
+    return _SupervisordImport(text, source, environ or {}).results()
