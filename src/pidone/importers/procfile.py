@@ -53,6 +53,90 @@ def needs_shell(command: str) -> bool:
     return re.match(r"[A-Za-z_][A-Za-z0-9_]*=", first) is not None
 
 
+_RESERVED = {
+    "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for", "in", "{", "}", "!",
+    "function", "select", "time", "[[",
+}  # fmt: skip
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def exec_last(command: str) -> str | None:
+    """Return shell `command` with `exec` before its last command, so that command replaces the shell; or None.
+
+    Only when that is safe: the last command is a simple one, reached by `&&`, `;` or a newline (not part
+    of a pipeline, an `||` list, a background job or a compound command), and no comment hides the rest.
+    Leading VAR=value assignments stay before `exec` (`FOO=1 exec app`), which keeps them for the command.
+    """
+    text = command.rstrip().rstrip(";").rstrip()
+    end, last_op = 0, ""
+    depth, quote, i, word_start = 0, "", 0, True
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\" and quote != "'":
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+            i += 1
+            continue
+        if c == "\\":
+            i, word_start = i + 2, False
+            continue
+        if c in "'\"`":
+            quote, word_start = c, False
+        elif c == "#" and word_start:
+            return None  # a comment: where the last command ends is not worth guessing
+        elif c in "()":
+            depth += 1 if c == "(" else -1
+        elif depth == 0 and c in ";&|\n" and not (c == "&" and text[i - 1 : i] in ("<", ">")):  # not 2>&1
+            op = text[i : i + 2] if text[i : i + 2] in ("&&", "||", ";;", "|&") else c
+            end, last_op = i + len(op), op
+            i, word_start = i + len(op), True
+            continue
+        word_start = c in " \t"
+        i += 1
+    if quote or depth or last_op not in ("", "&&", ";", "\n"):
+        return None
+    segment = text[end:]
+    words = _word_starts(segment)
+    while words and _ASSIGNMENT.match(segment[words[0] :]):
+        words.pop(0)
+    if not words:
+        return None
+    first = segment[words[0] :].split(None, 1)[0]
+    if first in _RESERVED or first.startswith(("(", "{")):
+        return None
+    if first == "exec":
+        return command
+    at = end + words[0]
+    return f"{text[:at]}exec {text[at:]}"
+
+
+def _word_starts(segment: str) -> list[int]:
+    """Return where each word of one simple shell command starts (quotes and escapes honoured)."""
+    starts, quote, i, inside = [], "", 0, False
+    while i < len(segment):
+        c = segment[i]
+        if quote:
+            if c == "\\" and quote != "'":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in " \t":
+            inside = False
+        else:
+            if not inside:
+                starts.append(i)
+                inside = True
+            if c == "\\":
+                i += 1
+            elif c in "'\"`":
+                quote = c
+        i += 1
+    return starts
+
+
 def import_procfile(text: str, source: str = "") -> list[ImportResult]:
     """Return one result per `name: command` line of Procfile `text`.
 
@@ -86,8 +170,16 @@ def import_procfile(text: str, source: str = "") -> list[ImportResult]:
         _name_note(notes, process, name)
         service: dict[str, Any] = {}
         if needs_shell(command) or not all(shlex.split(command)):
-            service["command"] = [SHELL, "-c", command]
+            script = exec_last(command)
+            service["command"] = [SHELL, "-c", script or command]
             shelled.append(name)
+            if script is None:
+                notes.approx(
+                    process, command,
+                    f"the shell stays the main process ({SHELL} cannot exec a pipeline, a background job or a"
+                    " compound command): `pidone reload` signals the shell, and readiness notifications must come"
+                    " from it; a stop still signals the whole group",
+                )  # fmt: skip
         else:
             service["command"] = shlex.split(command)
         document: dict[str, Any] = {"service": service}
@@ -108,7 +200,9 @@ def import_procfile(text: str, source: str = "") -> list[ImportResult]:
     if shelled:
         file_notes.insert(
             0,
-            f"Procfile: {APPROXIMATED}: commands with shell syntax run as {SHELL} -c COMMAND ({', '.join(shelled)}),"
+            f"Procfile: {APPROXIMATED}: commands with shell syntax run as {SHELL} -c 'exec COMMAND' ({', '.join(shelled)}),"
+            " so that the command, not the shell, is the unit's main process (exec before the last command of"
+            " an && or ; list; as is where it cannot be),"
             f" as foreman runs them; the others are split into words and run directly; the image needs {SHELL}",
         )
     results[0].notes[:0] = file_notes
