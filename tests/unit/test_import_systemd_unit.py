@@ -193,6 +193,11 @@ def test_host_specifiers_are_left_and_noted():
     assert "%H (host name)" in notes_about(result, "ExecStart")[0]
 
 
+def test_a_host_specifier_is_noted_once_per_value_not_once_per_word():
+    result = systemd("[Service]\nExecStartPre=/bin/a %H %H\nExecStartPre=/bin/b %H\nExecStart=/bin/c\n")
+    assert [n.split(":")[0] for n in notes_about(result, "ExecStartPre")] == ["ExecStartPre=/bin/a %H %H", "ExecStartPre=/bin/b %H"]
+
+
 def test_a_template_keeps_its_instance_specifiers():
     result = systemd("[Unit]\nDescription=Job %i\n[Service]\nExecStart=/bin/job %i\n", "job@.service")
     assert result.name == "job@"

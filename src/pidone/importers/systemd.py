@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from pidone.importers.notes import ImportResult, _name_note, _Notes, sanitize_name
+from pidone.importers.notes import DROPPED, ImportResult, _name_note, _Notes, _subject, sanitize_name
 from pidone.importers.systemd_exec import _ExecMixin, _Unconvertible
 from pidone.importers.systemd_service import _ServiceMixin
 from pidone.importers.systemd_syntax import (
@@ -138,7 +138,7 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         subject = value if whole is None else whole
 
         def drop(why: str) -> None:
-            if not any(note.startswith(f"{directive}=") and note.endswith(why) for note in self.notes):
+            if f"{_subject(directive, subject)}: {DROPPED}: {why}" not in self.notes:  # once per value
                 self.notes.drop(directive, subject, why)
 
         def replace(match: re.Match[str]) -> str:
