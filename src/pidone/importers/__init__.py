@@ -17,7 +17,8 @@ The package, one job per module: `notes` (the result and its notes, unit
 names), `values` (values every format shares), `systemd_syntax` (reading a
 unit file: sections, continuations, quoting, specifiers), `systemd` with
 `systemd_exec`, `systemd_service` and `systemd_tables` (what each directive
-becomes), `supervisord`, `procfile`, and `detect` (which format a file is).
+becomes), `supervisord` with `supervisord_options` (one handler per option),
+`procfile`, and `detect` (which format a file is).
 """
 
 from pidone.importers.detect import FORMATS, PROCFILE, SUPERVISORD, SYSTEMD, detect, import_text
