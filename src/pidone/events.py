@@ -197,6 +197,14 @@ class TimerFired:
     kind: TimerKind
 
 
+@value
+class ScheduleFired:
+    """A `[timer]` unit's schedule came due (`wall`: the time, for status)."""
+
+    name: str
+    wall: float
+
+
 # -- actions the machine asks the supervisor to carry out -------------------
 
 @value

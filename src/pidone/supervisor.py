@@ -111,6 +111,8 @@ class Supervisor:
         self._nofile = _raise_nofile(len(units))
         self._log_files: dict[str, object] = {}  # unit -> LogFile, for [log] file
         self._sync_log_files()
+        self._schedules = None  # timers.Schedules, made when a unit has a [timer]
+        self._sync_schedules()
         self._notify: NotifySocket | None = None
         if notify_path is not None:
             self._notify = NotifySocket(notify_path, loop, self._on_notification, fd=notify_fd)
@@ -221,6 +223,7 @@ class Supervisor:
                 "cpu_seconds": usage[1] if usage else None,
                 "description": rec.unit.description,
                 "type": rec.unit.type.value,
+                "timer": self.timer_status(name),
             })
         return out
 
@@ -276,6 +279,7 @@ class Supervisor:
             "notify_fd": self._notify.fd if self._notify is not None else None,
             "reaped": [self._reaper.reaped, self._reaper.orphans_reaped],
             "nofile": self._nofile,
+            "schedules": self._schedules.snapshot() if self._schedules is not None else {},
         }
 
     def inheritable_fds(self) -> list[int]:
@@ -330,6 +334,8 @@ class Supervisor:
                 self._do_WatchReady(ev.WatchReady(name))
             elif rec.state.value == "running" and rec.unit.health.probe is not None:
                 self._do_WatchHealth(ev.WatchHealth(name))
+        if self._schedules is not None:
+            self._schedules.restore(state.get("schedules", {}))
         reaped = state.get("reaped", [0, 0])
         self._reaper.reaped, self._reaper.orphans_reaped = reaped[0], reaped[1]
         for name, pid in lost:
@@ -400,8 +406,34 @@ class Supervisor:
     def owns(self, owner: object) -> bool:
         return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe")
 
+    def _sync_schedules(self) -> None:
+        """Follow the plan's [timer] units (the module is imported only once one exists)."""
+        if self._schedules is None:
+            if not any(unit.timer is not None for unit in self.units.values()):
+                return
+            from pidone.timers import Schedules
+
+            self._schedules = Schedules(self._loop, self.submit, self._messages.say)
+        self._schedules.update(self.units)
+
+    def timer_status(self, name: str) -> dict | None:
+        """A timer unit's schedule, next and last firing and counters (status, metrics)."""
+        rec = self.machine.records.get(name)
+        if rec is None or rec.unit.timer is None:
+            return None
+        return {
+            "schedule": rec.unit.timer.schedule,
+            "timezone": rec.unit.timer.timezone or None,
+            "next": self._schedules.next_wall(name) if self._schedules is not None else None,
+            "last": rec.last_fired,
+            "firings": rec.firings,
+            "skipped": rec.firings_skipped,
+        }
+
     def close(self) -> None:
         """At exit: flush what the pipes still hold, remove the notify socket."""
+        if self._schedules is not None:
+            self._schedules.close()
         self._router.close_all()
         for writer in self._log_files.values():
             writer.close()
@@ -509,6 +541,7 @@ class Supervisor:
         self._messages.say(f"reloading {self.units_dir}: {self._last_summary}")
         self.units = plan
         self._sync_log_files()
+        self._sync_schedules()
         self.submit(ev.ApplyPlan(plan, blocked, diff))
 
     def _finish_reload(self, summary: str, ok: bool = True) -> None:

@@ -242,6 +242,17 @@ class LogSection:
 
 
 @dataclass(frozen=True, slots=True)
+class TimerSection:
+    """`[timer]` (SPEC §13): when the unit is started by the clock instead
+    of at boot. `timezone` "" means pidone's TZ, else UTC."""
+
+    schedule: str = ""
+    timezone: str = ""
+    jitter: float = 0.0
+    on_boot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LimitsSection:
     """`[limits]`: applied in the child before exec.
 
@@ -269,6 +280,7 @@ class Unit:
     stop: StopSection = StopSection()
     log: LogSection = LogSection()
     limits: LimitsSection = LimitsSection()
+    timer: TimerSection | None = None  # None: started at boot, as any unit
     path: str = field(default="", compare=False)
 
     @property

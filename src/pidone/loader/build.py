@@ -58,6 +58,7 @@ from pidone.units import (
     RestartSection,
     ServiceSection,
     StopSection,
+    TimerSection,
     Unit,
     UnitType,
     default_ready_timeout,
@@ -113,6 +114,7 @@ class Builder:
             "stop": section("stop", lambda: self.stop(tables["stop"])),
             "log": section("log", lambda: self.log(tables["log"])),
             "limits": section("limits", lambda: self.limits(tables["limits"])),
+            "timer": self.timer(tables["timer"]) if tables["timer"].data or tables["timer"].broken else None,
         }
         if self.problems.errors:
             return None
@@ -257,6 +259,32 @@ class Builder:
             capabilities=None if capabilities is None else tuple(dict.fromkeys(capabilities)),
         )
 
+    def timer(self, t: Table) -> TimerSection | None:
+        """Return the [timer] section: the schedule is parsed now, so a bad one is a load error."""
+        from pidone.cron import ScheduleError, parse_schedule, zone_named
+
+        if "schedule" not in t.data:
+            if not t.broken:
+                t.error("schedule", "missing: a [timer] needs a schedule (cron, @daily, or 'every 10m')")
+            return None
+        section = TimerSection(
+            schedule=t.get("schedule", free_text, ""),
+            timezone=t.get("timezone", free_text, ""),
+            jitter=t.get("jitter", duration(), 0.0),
+            on_boot=t.get("on_boot", parse_bool, False),
+        )
+        zone = None
+        if section.timezone:
+            try:
+                zone = zone_named(section.timezone)
+            except ScheduleError as exc:
+                t.error("timezone", str(exc))
+        try:
+            parse_schedule(section.schedule, *(() if zone is None else (zone,)))
+        except ScheduleError as exc:
+            t.error("schedule", str(exc))
+        return section
+
 
 # --- back to TOML ------------------------------------------------------------
 
@@ -288,7 +316,7 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
         document["description"] = unit.description
     for section in fields(Unit):
         value = getattr(unit, section.name)
-        if section.name in TABLES:
+        if section.name in TABLES and value is not None:
             table = _section_to_dict(value, defaults.get(section.name))
             if table or section.name == "service":
                 document[section.name] = table

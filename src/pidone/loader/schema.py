@@ -43,6 +43,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "stop": ("signal", "timeout", "reload_signal"),
     "log": ("file", "max_bytes", "backups"),
     "limits": ("no_new_privileges", "capabilities", *RLIMITS),
+    "timer": ("schedule", "timezone", "jitter", "on_boot"),
 }  # fmt: skip
 TABLES = tuple(table for table in SCHEMA if table)
 
