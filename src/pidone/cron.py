@@ -71,7 +71,8 @@ class Cron:
         sets = [_parse_field(word, i) for i, word in enumerate(words)]
         self.minutes, self.hours, self.days, self.months, weekdays = sets
         self.weekdays = frozenset(d % 7 for d in weekdays)  # 7 is Sunday too
-        # Vixie cron: when both day fields are restricted, either may match.
+        # Vixie cron: when both day fields are restricted, either may match;
+        # a field that starts with '*' (even "*/2") makes it "both must".
         self._dom_any = words[2].startswith("*")
         self._dow_any = words[4].startswith("*")
         self._sorted = [sorted(s) for s in (self.minutes, self.hours)]
@@ -107,8 +108,8 @@ class Cron:
     def _day_matches(self, day: datetime) -> bool:
         dom = day.day in self.days
         dow = (day.isoweekday() % 7) in self.weekdays
-        if self._dom_any or self._dow_any:
-            return (self._dom_any or dom) and (self._dow_any or dow)
+        if self._dom_any or self._dow_any:  # a field starting with '*' ("*/2" too): both must match
+            return dom and dow
         return dom or dow
 
     def _walls_from(self, start: datetime):
