@@ -205,6 +205,13 @@ class ScheduleFired:
     wall: float
 
 
+@value
+class SocketActivity:
+    """A connection or datagram arrived on an `on_demand` unit's socket."""
+
+    name: str
+
+
 # -- actions the machine asks the supervisor to carry out -------------------
 
 @value
@@ -255,6 +262,14 @@ class WatchHealth:
 @value
 class UnwatchHealth:
     name: str
+
+
+@value
+class WatchSockets:
+    """Start (`on` True) or stop watching an on_demand unit's sockets for activity."""
+
+    name: str
+    on: bool
 
 
 @value

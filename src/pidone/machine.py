@@ -128,8 +128,15 @@ _ENUM_FIELDS = ("state", "desired", "then")
 
 
 def _starts_at_boot(unit: Unit) -> bool:
-    """Return False for a `[timer]` unit without `on_boot`: its schedule starts it."""
+    """Return False for a `[timer]` unit without `on_boot` (its schedule
+    starts it) and an `on_demand` socket unit (its first client does)."""
+    if unit.socket is not None and unit.socket.on_demand:
+        return False
     return unit.timer is None or unit.timer.on_boot
+
+
+# States in which an on_demand unit's sockets are watched for a first client.
+ACTIVATABLE = frozenset({State.INACTIVE, State.EXITED})
 
 
 def describe_status(status: int) -> tuple[str, int]:
@@ -194,6 +201,8 @@ class Machine:
         for name in list(self.records):
             if _starts_at_boot(self.records[name].unit):
                 self._want_up(name, explicit=False)
+            elif self._on_demand(self.records[name]) and self.records[name].state in ACTIVATABLE:
+                self._actions.append(ev.WatchSockets(name, True))  # INACTIVE: wait for a client
         for name in self.records:
             self._check_start(name)
 
@@ -357,6 +366,16 @@ class Machine:
             rec.firings_skipped += 1  # still waiting, starting, running, stopping or backing off
             why = self._blocked.get(rec.name) or f"still {rec.state.value}"
             self._log(rec, f"timer fired: skipped ({why})")
+
+    def _on_SocketActivity(self, event: ev.SocketActivity) -> None:
+        """A first client of an idle on_demand unit starts it (INACTIVE or
+        EXITED -> WAITING); in any other state the unit is on its way or
+        the activity is left to it."""
+        rec = self.records[event.name]
+        if self.shutting_down or rec.removing or rec.state not in ACTIVATABLE or rec.name in self._blocked:
+            return
+        self._log(rec, "a client connected: starting")
+        self._on_StartUnit(ev.StartUnit(event.name))
 
     def _on_TimerFired(self, event: ev.TimerFired) -> None:
         rec = self.records[event.name]
@@ -702,6 +721,8 @@ class Machine:
         for name in diff.added:
             if _starts_at_boot(self.records[name].unit):
                 touched.update(self._want_up(name, explicit=False))
+            elif self._on_demand(self.records[name]):
+                self._actions.append(ev.WatchSockets(name, True))
         restart = set()
         for name in diff.changed:
             restart.update(self._closure(name, self._required_by))
@@ -862,8 +883,15 @@ class Machine:
     def _set_state(self, rec: UnitRecord, state: State) -> None:
         if rec.state != state:
             self.changes.append((rec.name, rec.state, state))
+            if self._on_demand(rec) and (rec.state in ACTIVATABLE) != (state in ACTIVATABLE):
+                # Idle: its sockets wait for a client; otherwise the unit has them.
+                self._actions.append(ev.WatchSockets(rec.name, state in ACTIVATABLE))
             rec.state = state
             rec.since = self._now
+
+    @staticmethod
+    def _on_demand(rec: UnitRecord) -> bool:
+        return rec.unit.socket is not None and rec.unit.socket.on_demand
 
     def _log(self, rec: UnitRecord, text: str) -> None:
         self._actions.append(ev.Log(f"unit {rec.name}: {text}"))

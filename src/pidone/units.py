@@ -253,6 +253,17 @@ class TimerSection:
 
 
 @dataclass(frozen=True, slots=True)
+class SocketSection:
+    """`[socket]` (SPEC §14): listening sockets pidone binds and holds for
+    the unit; `listen` as written (see listen.py), `mode` for unix sockets."""
+
+    listen: tuple[str, ...] = ()
+    backlog: int = 4096
+    mode: int = 0o666
+    on_demand: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LimitsSection:
     """`[limits]`: applied in the child before exec.
 
@@ -281,6 +292,7 @@ class Unit:
     log: LogSection = LogSection()
     limits: LimitsSection = LimitsSection()
     timer: TimerSection | None = None  # None: started at boot, as any unit
+    socket: SocketSection | None = None
     path: str = field(default="", compare=False)
 
     @property

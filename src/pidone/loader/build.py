@@ -58,6 +58,7 @@ from pidone.units import (
     RestartSection,
     ServiceSection,
     StopSection,
+    SocketSection,
     TimerSection,
     Unit,
     UnitType,
@@ -115,6 +116,7 @@ class Builder:
             "log": section("log", lambda: self.log(tables["log"])),
             "limits": section("limits", lambda: self.limits(tables["limits"])),
             "timer": self.timer(tables["timer"]) if tables["timer"].data or tables["timer"].broken else None,
+            "socket": self.socket(tables["socket"]) if tables["socket"].data or tables["socket"].broken else None,
         }
         if self.problems.errors:
             return None
@@ -285,6 +287,33 @@ class Builder:
             t.error("schedule", str(exc))
         return section
 
+    def socket(self, t: Table) -> SocketSection | None:
+        """Return the [socket] section: every address parsed now, none twice."""
+        from pidone.listen import parse_listen
+
+        if "listen" not in t.data:
+            if not t.broken:
+                t.error("listen", "missing: a [socket] needs addresses (\"tcp:127.0.0.1:8080\", \"unix:/run/app.sock\")")
+            return None
+
+        def addresses(value: Any) -> tuple[str, ...]:
+            items = list_of(free_text, "addresses")(value)
+            if not items:
+                raise ValueError("expected at least one address")
+            for item in items:
+                parse_listen(item)
+            seen = [item for i, item in enumerate(items) if item in items[:i]]
+            if seen:
+                raise ValueError(f"{seen[0]!r} is listed twice")
+            return items
+
+        return SocketSection(
+            listen=t.get("listen", addresses, ()),
+            backlog=t.get("backlog", integer(1, 65535), 4096),
+            mode=t.get("mode", parse_umask, 0o666),
+            on_demand=t.get("on_demand", parse_bool, False),
+        )
+
 
 # --- back to TOML ------------------------------------------------------------
 
@@ -346,7 +375,7 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
     if key == "environment":
         return {key: dict(value)}
-    if key == "umask":
+    if key in ("umask", "mode"):
         return {key: f"{value:04o}"}
     if key in ("signal", "reload_signal"):
         return {key: _signal_name(value)}
