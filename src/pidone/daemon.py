@@ -249,6 +249,9 @@ class Init:
             notify_fd=fds.get("notify"),
         )
         self.supervisor.on_change = self._state_changed
+        if not self.resume:
+            # Before the control socket: whoever sees pidone answer can connect (SPEC §14).
+            self.supervisor.bind_sockets()
         from pidone.commands import Commands, init_info
         from pidone.control.server import ControlServer, private_directory
         from pidone.store import StateFile
@@ -572,6 +575,7 @@ class Init:
             kept = {fds.get("control"), fds.get("notify"), fds.get("client")}
             adopted = self.supervisor.adopt_from_proc(self.inherited_fds - kept)
             self.messages.say(f"re-exec: adopted {len(adopted)} running unit(s) from /proc: {' '.join(adopted) or '-'}")
+            self.supervisor.bind_sockets()
             self.supervisor.submit(StartAll())
         units = len(self.supervisor.machine.records) if self.supervisor else 0
         self.messages.say(f"re-executed as pidone {__version__}: carrying on with {units} unit(s)")

@@ -197,6 +197,21 @@ class TimerFired:
     kind: TimerKind
 
 
+@value
+class ScheduleFired:
+    """A `[timer]` unit's schedule came due (`wall`: the time, for status)."""
+
+    name: str
+    wall: float
+
+
+@value
+class SocketActivity:
+    """A connection or datagram arrived on an `on_demand` unit's socket."""
+
+    name: str
+
+
 # -- actions the machine asks the supervisor to carry out -------------------
 
 @value
@@ -247,6 +262,14 @@ class WatchHealth:
 @value
 class UnwatchHealth:
     name: str
+
+
+@value
+class WatchSockets:
+    """Start (`on` True) or stop watching an on_demand unit's sockets for activity."""
+
+    name: str
+    on: bool
 
 
 @value

@@ -172,6 +172,18 @@ def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, ver
     lines += ["# HELP pidone_unit_uptime_seconds How long each unit's process has run.",
               "# TYPE pidone_unit_uptime_seconds gauge"]
     lines += [f'pidone_unit_uptime_seconds{{unit="{_label(u["unit"])}"}} {u["uptime"] or 0:.3f}' for u in units]
+    timers = [u for u in units if u.get("timer")]
+    if timers:
+        lines += ["# HELP pidone_timer_firings_total Firings of each timer unit that started it.",
+                  "# TYPE pidone_timer_firings_total counter"]
+        lines += [f'pidone_timer_firings_total{{unit="{_label(u["unit"])}"}} {u["timer"]["firings"]}' for u in timers]
+        lines += ["# HELP pidone_timer_skipped_total Firings skipped because the unit still ran.",
+                  "# TYPE pidone_timer_skipped_total counter"]
+        lines += [f'pidone_timer_skipped_total{{unit="{_label(u["unit"])}"}} {u["timer"]["skipped"]}' for u in timers]
+        lines += ["# HELP pidone_timer_next_firing_seconds When each timer fires next (Unix time).",
+                  "# TYPE pidone_timer_next_firing_seconds gauge"]
+        lines += [f'pidone_timer_next_firing_seconds{{unit="{_label(u["unit"])}"}} {u["timer"]["next"] or 0:.3f}'
+                  for u in timers]
     lines += [
         "# HELP pidone_reaped_processes_total Children reaped by PID 1.", "# TYPE pidone_reaped_processes_total counter",
         f"pidone_reaped_processes_total {reaped}",

@@ -109,6 +109,9 @@ class UnitRecord:
     next_unit: Unit | None = None  # reload: the definition to start with once stopped
     restart_pending: bool = False  # reload: stopped only to start again
     removing: bool = False  # reload: its file is gone; forgotten once down
+    firings: int = 0  # [timer]: starts its schedule made
+    firings_skipped: int = 0  # [timer]: firings while it still ran
+    last_fired: float | None = None  # [timer]: wall time of the last firing
 
     @property
     def name(self) -> str:
@@ -122,6 +125,18 @@ class UnitRecord:
 
 # UnitRecord's fields that hold an Enum: snapshot() writes their values.
 _ENUM_FIELDS = ("state", "desired", "then")
+
+
+def _starts_at_boot(unit: Unit) -> bool:
+    """Return False for a `[timer]` unit without `on_boot` (its schedule
+    starts it) and an `on_demand` socket unit (its first client does)."""
+    if unit.socket is not None and unit.socket.on_demand:
+        return False
+    return unit.timer is None or unit.timer.on_boot
+
+
+# States in which an on_demand unit's sockets are watched for a first client.
+ACTIVATABLE = frozenset({State.INACTIVE, State.EXITED})
 
 
 def describe_status(status: int) -> tuple[str, int]:
@@ -184,7 +199,10 @@ class Machine:
 
     def _on_StartAll(self, event: ev.StartAll) -> None:
         for name in list(self.records):
-            self._want_up(name, explicit=False)
+            if _starts_at_boot(self.records[name].unit):
+                self._want_up(name, explicit=False)
+            elif self._on_demand(self.records[name]) and self.records[name].state in ACTIVATABLE:
+                self._actions.append(ev.WatchSockets(name, True))  # INACTIVE: wait for a client
         for name in self.records:
             self._check_start(name)
 
@@ -331,6 +349,33 @@ class Machine:
         if rec.state == State.RUNNING:
             self._log(rec, f"health check failed: {event.detail}")
             self._failure(rec, f"health check failed: {event.detail}", status=None)
+
+    def _on_ScheduleFired(self, event: ev.ScheduleFired) -> None:
+        """A timer unit starts if it is not running; a firing while it runs
+        is skipped and counted, never queued (SPEC §13)."""
+        rec = self.records[event.name]
+        if self.shutting_down or rec.removing:
+            return
+        rec.last_fired = event.wall
+        idle = rec.state in (State.INACTIVE, State.EXITED, State.FAILED, State.SKIPPED)
+        if idle and rec.down and rec.name not in self._blocked:
+            rec.firings += 1  # INACTIVE, EXITED, FAILED or SKIPPED -> WAITING
+            self._log(rec, "timer fired: starting")
+            self._on_StartUnit(ev.StartUnit(event.name))
+        else:
+            rec.firings_skipped += 1  # still waiting, starting, running, stopping or backing off
+            why = self._blocked.get(rec.name) or f"still {rec.state.value}"
+            self._log(rec, f"timer fired: skipped ({why})")
+
+    def _on_SocketActivity(self, event: ev.SocketActivity) -> None:
+        """A first client of an idle on_demand unit starts it (INACTIVE or
+        EXITED -> WAITING); in any other state the unit is on its way or
+        the activity is left to it."""
+        rec = self.records[event.name]
+        if self.shutting_down or rec.removing or rec.state not in ACTIVATABLE or rec.name in self._blocked:
+            return
+        self._log(rec, "a client connected: starting")
+        self._on_StartUnit(ev.StartUnit(event.name))
 
     def _on_TimerFired(self, event: ev.TimerFired) -> None:
         rec = self.records[event.name]
@@ -674,7 +719,10 @@ class Machine:
             if self.records[name].down:
                 self._forget(self.records[name])
         for name in diff.added:
-            touched.update(self._want_up(name, explicit=False))
+            if _starts_at_boot(self.records[name].unit):
+                touched.update(self._want_up(name, explicit=False))
+            elif self._on_demand(self.records[name]):
+                self._actions.append(ev.WatchSockets(name, True))
         restart = set()
         for name in diff.changed:
             restart.update(self._closure(name, self._required_by))
@@ -835,8 +883,15 @@ class Machine:
     def _set_state(self, rec: UnitRecord, state: State) -> None:
         if rec.state != state:
             self.changes.append((rec.name, rec.state, state))
+            if self._on_demand(rec) and (rec.state in ACTIVATABLE) != (state in ACTIVATABLE):
+                # Idle: its sockets wait for a client; otherwise the unit has them.
+                self._actions.append(ev.WatchSockets(rec.name, state in ACTIVATABLE))
             rec.state = state
             rec.since = self._now
+
+    @staticmethod
+    def _on_demand(rec: UnitRecord) -> bool:
+        return rec.unit.socket is not None and rec.unit.socket.on_demand
 
     def _log(self, rec: UnitRecord, text: str) -> None:
         self._actions.append(ev.Log(f"unit {rec.name}: {text}"))

@@ -105,12 +105,16 @@ class Prepared:
     capabilities: tuple[str, ...] | None = None
     # pidone raised its own RLIMIT_NOFILE: children get the original back.
     nofile: tuple[int, int] | None = None
+    # [socket]: held listening sockets, to become fds 3, 4, ... (SPEC §14).
+    listen_fds: list[int] = field(default_factory=list)
 
     @property
     def needs_fork(self) -> bool:
-        """posix_spawn cannot change directory, ids, limits or capabilities."""
+        """posix_spawn cannot change directory, ids, limits or capabilities,
+        nor set LISTEN_PID to the child's own pid before its exec."""
         return any(
             (
+                self.listen_fds,
                 self.cwd is not None,
                 self.uid is not None,
                 self.gid is not None,
@@ -319,6 +323,9 @@ def _child(p: Prepared, stdout_fd: int, stderr_fd: int, error_w: int) -> None:
         os.dup2(null, 0)
         os.dup2(stdout_fd, 1)
         os.dup2(stderr_fd, 2)
+        if p.listen_fds:
+            stage, detail = "pass sockets", ""
+            error_w = _pass_sockets(p, error_w)
         if p.oom_score_adjust is not None:
             stage, detail = "set oom_score_adj", str(p.oom_score_adjust)
             with open("/proc/self/oom_score_adj", "w") as f:
@@ -372,6 +379,22 @@ def _child(p: Prepared, stdout_fd: int, stderr_fd: int, error_w: int) -> None:
             pass
     finally:
         os._exit(EXIT_NOT_FOUND)
+
+
+def _pass_sockets(p: Prepared, error_w: int) -> int:
+    """In the child: the held sockets become fds 3, 4, ... and LISTEN_PID is
+    this process's own pid, as sd_listen_fds() checks. Returns where the
+    error pipe now is (moved if it sat where a socket goes)."""
+    import fcntl
+
+    top = 3 + len(p.listen_fds)
+    if error_w < top:
+        error_w = fcntl.fcntl(error_w, fcntl.F_DUPFD_CLOEXEC, top)
+    sources = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top) if fd < top else fd for fd in p.listen_fds]
+    for index, fd in enumerate(sources):
+        os.dup2(fd, 3 + index)  # the copy is inheritable: it survives the exec
+    p.env[b"LISTEN_PID"] = str(os.getpid()).encode()
+    return error_w
 
 
 def read_spawn_error(data: bytes) -> SpawnError:

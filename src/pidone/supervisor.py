@@ -111,6 +111,9 @@ class Supervisor:
         self._nofile = _raise_nofile(len(units))
         self._log_files: dict[str, object] = {}  # unit -> LogFile, for [log] file
         self._sync_log_files()
+        self._schedules = None  # timers.Schedules, made when a unit has a [timer]
+        self._sync_schedules()
+        self._sockets = None  # sockets.Sockets, made when a unit has a [socket]: see bind_sockets
         self._notify: NotifySocket | None = None
         if notify_path is not None:
             self._notify = NotifySocket(notify_path, loop, self._on_notification, fd=notify_fd)
@@ -221,6 +224,7 @@ class Supervisor:
                 "cpu_seconds": usage[1] if usage else None,
                 "description": rec.unit.description,
                 "type": rec.unit.type.value,
+                "timer": self.timer_status(name),
             })
         return out
 
@@ -276,6 +280,8 @@ class Supervisor:
             "notify_fd": self._notify.fd if self._notify is not None else None,
             "reaped": [self._reaper.reaped, self._reaper.orphans_reaped],
             "nofile": self._nofile,
+            "schedules": self._schedules.snapshot() if self._schedules is not None else {},
+            "sockets": self._sockets.snapshot() if self._sockets is not None else {},
         }
 
     def inheritable_fds(self) -> list[int]:
@@ -283,6 +289,8 @@ class Supervisor:
         fds = [fd for fd, *_ in self._router.snapshot()]
         if self._notify is not None:
             fds.append(self._notify.fd)
+        if self._sockets is not None:
+            fds.extend(self._sockets.all_fds())
         return fds
 
     def restore(self, state: dict) -> list[str]:
@@ -330,6 +338,9 @@ class Supervisor:
                 self._do_WatchReady(ev.WatchReady(name))
             elif rec.state.value == "running" and rec.unit.health.probe is not None:
                 self._do_WatchHealth(ev.WatchHealth(name))
+        if self._schedules is not None:
+            self._schedules.restore(state.get("schedules", {}))
+        self._restore_sockets(state.get("sockets", {}))
         reaped = state.get("reaped", [0, 0])
         self._reaper.reaped, self._reaper.orphans_reaped = reaped[0], reaped[1]
         for name, pid in lost:
@@ -400,8 +411,87 @@ class Supervisor:
     def owns(self, owner: object) -> bool:
         return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe")
 
+    def _sync_schedules(self) -> None:
+        """Follow the plan's [timer] units (the module is imported only once one exists)."""
+        if self._schedules is None:
+            if not any(unit.timer is not None for unit in self.units.values()):
+                return
+            from pidone.timers import Schedules
+
+            self._schedules = Schedules(self._loop, self.submit, self._messages.say)
+        self._schedules.update(self.units)
+
+    def bind_sockets(self) -> None:
+        """Bind every unit's [socket] before any unit starts (SPEC §14). Not
+        done in __init__: after a re-exec, `restore` takes the held sockets
+        back first, and binding anew would steal a unix socket's path."""
+        self._sync_sockets()
+
+    def _restore_sockets(self, data: dict) -> None:
+        if data:
+            from pidone.sockets import Sockets
+
+            self._sockets = self._sockets or Sockets(self._kept, self._messages.say, self._loop.remove_reader)
+            self._sockets.restore(data, self.units)
+        self._sync_sockets()
+        for name, rec in self.machine.records.items():
+            if rec.unit.socket is not None and rec.unit.socket.on_demand and rec.state.value in ("inactive", "exited"):
+                self._do_WatchSockets(ev.WatchSockets(name, True))
+
+    def _sync_sockets(self) -> None:
+        """Bind, keep or close the plan's [socket] sockets (module imported once one exists)."""
+        if self._sockets is None:
+            if not any(unit.socket is not None for unit in self.units.values()):
+                return
+            from pidone.sockets import Sockets
+
+            self._sockets = Sockets(self._kept, self._messages.say, self._loop.remove_reader)
+        self._sockets.update(self.units)
+
+    def _pass_sockets(self, unit: Unit, prepared) -> None:
+        """The held sockets and sd_listen_fds' variables for a start of
+        `unit` (LISTEN_PID is set in the child); raise SpawnError."""
+        if self._sockets is None:
+            self._sync_sockets()
+        fds, names = self._sockets.ensure(unit)
+        prepared.listen_fds = fds
+        prepared.env[b"LISTEN_FDS"] = str(len(fds)).encode()
+        prepared.env[b"LISTEN_FDNAMES"] = ":".join(names).encode()
+
+    def _do_WatchSockets(self, action: ev.WatchSockets) -> None:
+        """Watch an idle on_demand unit's sockets; the first activity is
+        reported once (a listening socket stays readable until the unit
+        accepts, so the watch ends at the first report)."""
+        fds = self._sockets.fds_of(action.name) if self._sockets is not None else []
+        for fd in fds:
+            self._loop.remove_reader(fd)
+            if action.on:
+                self._loop.add_reader(fd, lambda n=action.name: self._on_socket_activity(n))
+
+    def _on_socket_activity(self, name: str) -> None:
+        self._do_WatchSockets(ev.WatchSockets(name, False))
+        self.submit(ev.SocketActivity(name))
+
+    def timer_status(self, name: str) -> dict | None:
+        """A timer unit's schedule, next and last firing and counters (status, metrics)."""
+        rec = self.machine.records.get(name)
+        if rec is None or rec.unit.timer is None:
+            return None
+        return {
+            "schedule": rec.unit.timer.schedule,
+            "timezone": rec.unit.timer.timezone or None,
+            "next": self._schedules.next_wall(name) if self._schedules is not None else None,
+            "last": rec.last_fired,
+            "firings": rec.firings,
+            "skipped": rec.firings_skipped,
+        }
+
     def close(self) -> None:
         """At exit: flush what the pipes still hold, remove the notify socket."""
+        if self._schedules is not None:
+            self._schedules.close()
+        if self._sockets is not None:
+            self._sockets.close()
         self._router.close_all()
         for writer in self._log_files.values():
             writer.close()
@@ -509,6 +599,8 @@ class Supervisor:
         self._messages.say(f"reloading {self.units_dir}: {self._last_summary}")
         self.units = plan
         self._sync_log_files()
+        self._sync_schedules()
+        self._sync_sockets()
         self.submit(ev.ApplyPlan(plan, blocked, diff))
 
     def _finish_reload(self, summary: str, ok: bool = True) -> None:
@@ -544,6 +636,8 @@ class Supervisor:
         notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
+            if unit.socket is not None:
+                self._pass_sockets(unit, prepared)
         except SpawnError as exc:
             self._queue.append(ev.SpawnFailed(name, str(exc)))
             return

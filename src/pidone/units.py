@@ -242,6 +242,28 @@ class LogSection:
 
 
 @dataclass(frozen=True, slots=True)
+class TimerSection:
+    """`[timer]` (SPEC §13): when the unit is started by the clock instead
+    of at boot. `timezone` "" means pidone's TZ, else UTC."""
+
+    schedule: str = ""
+    timezone: str = ""
+    jitter: float = 0.0
+    on_boot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SocketSection:
+    """`[socket]` (SPEC §14): listening sockets pidone binds and holds for
+    the unit; `listen` as written (see listen.py), `mode` for unix sockets."""
+
+    listen: tuple[str, ...] = ()
+    backlog: int = 4096
+    mode: int = 0o666
+    on_demand: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LimitsSection:
     """`[limits]`: applied in the child before exec.
 
@@ -269,6 +291,8 @@ class Unit:
     stop: StopSection = StopSection()
     log: LogSection = LogSection()
     limits: LimitsSection = LimitsSection()
+    timer: TimerSection | None = None  # None: started at boot, as any unit
+    socket: SocketSection | None = None
     path: str = field(default="", compare=False)
 
     @property

@@ -103,6 +103,8 @@ def _status(args, path: str) -> int:
             notes.append(f"  {unit['unit']}: restarting in {unit['retry_in']:.1f}s")
         if unit["status_text"]:
             notes.append(f"  {unit['unit']}: says: {unit['status_text']}")
+        if unit.get("timer"):
+            notes.append(f"  {unit['unit']}: {_timer_note(unit['timer'])}")
         for error in unit["errors"]:
             notes.append(f"  {unit['unit']}: its file is broken (running the last good one): {error}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -111,6 +113,18 @@ def _status(args, path: str) -> int:
     for note in notes:
         print(note)
     return EXIT_OK
+
+
+def _timer_note(timer: dict) -> str:
+    """'timer */5 * * * *: next 2026-12-08 10:05:00 UTC, last ..., 3 firings, 1 skipped'."""
+    import time
+
+    def when(stamp):
+        return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(stamp)) if stamp is not None else "never"
+
+    zone = f" ({timer['timezone']})" if timer.get("timezone") else ""
+    return (f"timer {timer['schedule']}{zone}: next {when(timer['next'])}, last {when(timer['last'])}, "
+            f"{timer['firings']} firing{'s' if timer['firings'] != 1 else ''}, {timer['skipped']} skipped")
 
 
 def _offline_status(socket_path: str, names: list[str]) -> dict:

@@ -58,6 +58,8 @@ from pidone.units import (
     RestartSection,
     ServiceSection,
     StopSection,
+    SocketSection,
+    TimerSection,
     Unit,
     UnitType,
     default_ready_timeout,
@@ -113,6 +115,8 @@ class Builder:
             "stop": section("stop", lambda: self.stop(tables["stop"])),
             "log": section("log", lambda: self.log(tables["log"])),
             "limits": section("limits", lambda: self.limits(tables["limits"])),
+            "timer": self.timer(tables["timer"]) if tables["timer"].data or tables["timer"].broken else None,
+            "socket": self.socket(tables["socket"]) if tables["socket"].data or tables["socket"].broken else None,
         }
         if self.problems.errors:
             return None
@@ -257,6 +261,59 @@ class Builder:
             capabilities=None if capabilities is None else tuple(dict.fromkeys(capabilities)),
         )
 
+    def timer(self, t: Table) -> TimerSection | None:
+        """Return the [timer] section: the schedule is parsed now, so a bad one is a load error."""
+        from pidone.cron import ScheduleError, parse_schedule, zone_named
+
+        if "schedule" not in t.data:
+            if not t.broken:
+                t.error("schedule", "missing: a [timer] needs a schedule (cron, @daily, or 'every 10m')")
+            return None
+        section = TimerSection(
+            schedule=t.get("schedule", free_text, ""),
+            timezone=t.get("timezone", free_text, ""),
+            jitter=t.get("jitter", duration(), 0.0),
+            on_boot=t.get("on_boot", parse_bool, False),
+        )
+        zone = None
+        if section.timezone:
+            try:
+                zone = zone_named(section.timezone)
+            except ScheduleError as exc:
+                t.error("timezone", str(exc))
+        try:
+            parse_schedule(section.schedule, *(() if zone is None else (zone,)))
+        except ScheduleError as exc:
+            t.error("schedule", str(exc))
+        return section
+
+    def socket(self, t: Table) -> SocketSection | None:
+        """Return the [socket] section: every address parsed now, none twice."""
+        from pidone.listen import parse_listen
+
+        if "listen" not in t.data:
+            if not t.broken:
+                t.error("listen", "missing: a [socket] needs addresses (\"tcp:127.0.0.1:8080\", \"unix:/run/app.sock\")")
+            return None
+
+        def addresses(value: Any) -> tuple[str, ...]:
+            items = list_of(free_text, "addresses")(value)
+            if not items:
+                raise ValueError("expected at least one address")
+            for item in items:
+                parse_listen(item)
+            seen = [item for i, item in enumerate(items) if item in items[:i]]
+            if seen:
+                raise ValueError(f"{seen[0]!r} is listed twice")
+            return items
+
+        return SocketSection(
+            listen=t.get("listen", addresses, ()),
+            backlog=t.get("backlog", integer(1, 65535), 4096),
+            mode=t.get("mode", parse_umask, 0o666),
+            on_demand=t.get("on_demand", parse_bool, False),
+        )
+
 
 # --- back to TOML ------------------------------------------------------------
 
@@ -288,7 +345,7 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
         document["description"] = unit.description
     for section in fields(Unit):
         value = getattr(unit, section.name)
-        if section.name in TABLES:
+        if section.name in TABLES and value is not None:
             table = _section_to_dict(value, defaults.get(section.name))
             if table or section.name == "service":
                 document[section.name] = table
@@ -318,7 +375,7 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
     if key == "environment":
         return {key: dict(value)}
-    if key == "umask":
+    if key in ("umask", "mode"):
         return {key: f"{value:04o}"}
     if key in ("signal", "reload_signal"):
         return {key: _signal_name(value)}

@@ -43,6 +43,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "stop": ("signal", "timeout", "reload_signal"),
     "log": ("file", "max_bytes", "backups"),
     "limits": ("no_new_privileges", "capabilities", *RLIMITS),
+    "timer": ("schedule", "timezone", "jitter", "on_boot"),
+    "socket": ("listen", "backlog", "mode", "on_demand"),
 }  # fmt: skip
 TABLES = tuple(table for table in SCHEMA if table)
 
