@@ -35,10 +35,10 @@ def test_the_example_units_are_valid():
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     assert run.stdout.splitlines() == [
-        "batch 1: prepare ticker",
+        "batch 1: cleanup(timer) greeter prepare ticker",
         "batch 2: notifier web",
         "batch 3: worker",
-        "ok: 5 valid units in 3 batches",
+        "ok: 7 valid units in 3 batches",
     ]
 
 

@@ -68,7 +68,9 @@ def check_main(argv: list[str]) -> int:
         _print_json(report, batches)
     else:
         _print_problems(report)
-        out = [f"batch {number}: {' '.join(names)}\n" for number, names in enumerate(batches, 1)]
+        units = report.load.units
+        out = [f"batch {number}: {' '.join(_labelled(units[n]) for n in names)}\n"
+               for number, names in enumerate(batches, 1)]
         out.append(_summary(report, batches) + "\n")
         sys.stdout.write("".join(out))
     return EXIT_OK if report.ok else EXIT_INVALID
@@ -128,6 +130,15 @@ def _print_problems(report: _Report) -> None:
     """Write every error, then every warning, one per line, to stderr."""
     lines = [f"{problem}\n" for problem in (*report.errors, *report.warnings)]
     sys.stderr.write("".join(lines))
+
+
+def _labelled(unit) -> str:
+    """A unit's name, marked when something other than the boot starts it."""
+    if unit.timer is not None and not unit.timer.on_boot:
+        return f"{unit.name}(timer)"
+    if unit.socket is not None and unit.socket.on_demand:
+        return f"{unit.name}(on-demand)"
+    return unit.name
 
 
 def _summary(report: _Report, batches: list[list[str]]) -> str:
