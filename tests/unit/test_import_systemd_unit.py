@@ -37,7 +37,7 @@ def test_dependencies():
     assert notes_about(result, "BindsTo") and notes_about(result, "Requisite")
     assert [n.split(":")[0] for n in notes_about(result, "After")] == ["After=network.target", "After=x.socket"]
     assert "boot milestone" in notes_about(result, "After")[0]
-    assert "socket activation" in notes_about(result, "After")[1]
+    assert "becomes the [socket] table of the service" in notes_about(result, "After")[1]
 
 
 def test_dependency_names_are_made_valid():
@@ -232,9 +232,11 @@ def test_a_renamed_unit_is_noted():
 def test_what_cannot_be_converted():
     no_exec = import_systemd("[Service]\nType=oneshot\nExecStop=/bin/true\n", "x.service")
     assert no_exec.unit is None and no_exec.error == "no ExecStart=: there is nothing to run"
-    timer = import_systemd("[Timer]\nOnCalendar=daily\n", "backup.timer")
-    assert timer.unit is None and "timers" in timer.error
-    assert not timer.ok
+    target = import_systemd("[Unit]\nDescription=x\n", "app.target")
+    assert target.unit is None and "pidone has no targets" in target.error
+    assert not target.ok
+    timer = import_systemd("[Timer]\nOnCalendar=daily\n", "backup.timer")  # a fragment of backup's unit
+    assert timer.fragment and timer.unit == {"timer": {"schedule": "0 0 * * *"}}
 
 
 # --- the units installed on this machine ---------------------------------------

@@ -65,6 +65,7 @@ class _Unit:
     toml: str = ""
     path: str | None = None  # where it was written
     error: str | None = None
+    merged_into: str | None = None  # a .timer or .socket: the unit that took its table
 
 
 @dataclass
@@ -92,17 +93,18 @@ def import_main(argv: list[str]) -> int:
         sys.stdout.write(USAGE)
         return EXIT_OK
     inputs = [_convert(path) for path in options.files]
+    _merge_fragments(inputs)
     _check_names(inputs)
     _check_requires(inputs, options.output)
     for item in inputs:
         for unit in item.units:
-            if unit.error is None:
+            if unit.error is None and unit.merged_into is None:
                 unit.toml = _render(unit.result)
                 unit.error = _validate(unit)
     if options.output is not None:
         for item in inputs:
             for unit in item.units:
-                if unit.error is None:
+                if unit.error is None and unit.merged_into is None:
                     _write(unit, options.output, options.force)
     if options.json:
         _print_json(inputs)
@@ -168,6 +170,32 @@ def _convert(path: str) -> _Input:
     return item
 
 
+def _merge_fragments(inputs: list[_Input]) -> None:
+    """Put each .timer's [timer] and .socket's [socket] into the unit made
+    from the service it starts, imported in the same run; one without its
+    service is an error that says what to add."""
+    services = {unit.result.name: unit for item in inputs for unit in item.units
+                if unit.error is None and not unit.result.fragment}
+    for item in inputs:
+        for unit in item.units:
+            if unit.error is not None or not unit.result.fragment:
+                continue
+            (table, section), = unit.result.unit.items()
+            service = services.get(unit.result.name)
+            if service is None:
+                unit.error = (f"a .{table} becomes the [{table}] table of the service it starts: import "
+                              f"{unit.result.name}.service in the same run")
+            elif table in service.result.unit:
+                unit.error = f"{unit.result.name} already has a [{table}] table from another input"
+            else:
+                service.result.unit[table] = section
+                unit.merged_into = unit.result.name
+                # Its notes go with the unit they concern (and into its header).
+                origin = os.path.basename(unit.result.source)
+                service.result.notes += [f"{origin}: {note}" for note in unit.result.notes]
+                unit.result.notes = []
+
+
 def _relative_source(source: str, path: str) -> str:
     """Return `source` naming the file as the user wrote it, not its absolute path."""
     absolute = os.path.abspath(path)
@@ -197,7 +225,7 @@ def _check_names(inputs: list[_Input]) -> None:
     taken: dict[str, str] = {}
     for item in inputs:
         for unit in item.units:
-            if unit.error is not None:
+            if unit.error is not None or unit.merged_into is not None:
                 continue
             name = unit.result.name
             if name in taken:
@@ -289,6 +317,9 @@ def _print_text(inputs: list[_Input], wrote: bool) -> None:
             if unit.error is not None:
                 err.append(f"{result.source}: {result.name}: {unit.error}\n")
                 failed += 1
+            elif unit.merged_into is not None:
+                table = next(iter(result.unit))
+                err.append(f"{result.source} -> [{table}] of {unit.merged_into}{SUFFIX}\n")
             else:
                 units += 1
                 target = unit.path if unit.path else result.name + SUFFIX
@@ -331,6 +362,7 @@ def _print_json(inputs: list[_Input]) -> None:
                         "unit": unit.result.unit if unit.error is None else None,
                         "toml": unit.toml if unit.error is None else None,
                         "path": unit.path,
+                        "merged_into": unit.merged_into,
                     }
                     for unit in item.units
                 ],

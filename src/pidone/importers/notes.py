@@ -38,6 +38,9 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     source: str = ""
     error: str | None = None
+    # A table of another unit (a .timer's [timer], a .socket's [socket]),
+    # merged by `pidone import` into the unit named `name`.
+    fragment: bool = False
 
     def __post_init__(self) -> None:
         if self.unit is not None:

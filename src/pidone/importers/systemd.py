@@ -441,5 +441,10 @@ def import_systemd(text: str, name: str, source: str = "") -> ImportResult:
 
     The name gives the specifiers (%n, %i, ...) and the pidone unit's name;
     `source` (the file's path) is only used in the result and for %y.
+    A `.timer` or `.socket` gives a fragment: the table of its service.
     """
+    if name.endswith((".timer", ".socket")):
+        from pidone.importers.systemd_activation import import_socket, import_timer
+
+        return (import_timer if name.endswith(".timer") else import_socket)(text, name, source)
     return _SystemdImport(text, name, source).result()

@@ -29,8 +29,8 @@ _RESTART_POLICIES: dict[str, tuple[str, str | None]] = {
 
 _OTHER_UNIT_TYPES = {
     "target": "pidone has no targets",
-    "socket": "pidone has no socket activation: the service must open its own listening socket",
-    "timer": "pidone has no timers: run a scheduler (e.g. cron) as a unit",
+    "socket": "import it together with its service: it becomes that unit's [socket] table",
+    "timer": "import it together with its service: it becomes that unit's [timer] table",
     "path": "pidone has no path units",
     "mount": "mounts are the container runtime's job (volumes)",
     "automount": "mounts are the container runtime's job (volumes)",
@@ -69,6 +69,8 @@ def _dependency_reason(word: str, suffix: str) -> str:
         return "a systemd boot milestone: in a container the system is up (network, file systems, time) before pidone starts"
     if suffix == "target":
         return "pidone has no targets; list the services the target groups instead"
+    if suffix in ("socket", "timer"):
+        return f"a .{suffix} becomes the [{suffix}] table of the service it starts (import the .{suffix} file too): no dependency is needed"
     return _OTHER_UNIT_TYPES[suffix]
 
 
