@@ -69,6 +69,7 @@ class PidOne:
         timeout: float = 60,
         namespace: bool = True,
         cwd: str | None = None,
+        pass_fds: tuple[int, ...] = (),
     ):
         python = [sys.executable, "-m", "pidone"]
         prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
@@ -85,6 +86,7 @@ class PidOne:
             cwd=cwd,
             preexec_fn=preexec_fn,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
         self.stdout_lines: queue.Queue[bytes | None] = queue.Queue()
         self.stdout: list[bytes] = []

@@ -87,14 +87,19 @@ def run(options: Options) -> int:
     """Run the init until it is done; return pidone's exit status."""
     from pidone import upgrade
 
+    from pidone import fds
+
     resume = upgrade.take_resume()
     # Capture what we were given before changing anything: the main command
     # gets exactly this back (after a re-exec, the state carries it).
     inherited = SignalState.capture()
+    passed = fds.inherited_fds() if options.command and not resume else set()
+    fds.close_on_exec_all_but(resume[1].values() if resume else ())
     inherited_fds = _open_fds() if resume else set()
     init = Init(options, inherited, SYSTEM)
     init.resume = resume
     init.inherited_fds = inherited_fds
+    init.passed_fds = passed
     return init.main()
 
 
@@ -142,6 +147,7 @@ class Init:
         self.control = None  # the ControlServer, with units
         self.resume: tuple[str, dict[str, int]] | None = None  # set when re-executed
         self.inherited_fds: set[int] = set()
+        self.passed_fds: set[int] = set()  # what pidone inherited, for the main command
         self.state_file = None  # store.StateFile, with units
         self._state_timer = None
         self._reexec_client = None  # the Connection waiting for a re-exec
@@ -315,7 +321,7 @@ class Init:
         argv = self.options.command
         assert argv
         foreground = os.isatty(0)
-        self.main_pid = start_main_command(argv, self.inherited, foreground_tty=foreground)
+        self.main_pid = start_main_command(argv, self.inherited, foreground_tty=foreground, pass_fds=self.passed_fds)
         self.took_terminal = foreground
         self.main_pidfd = self.system.pidfd_open(self.main_pid)
         self.reaper.watch(self.main_pid, MAIN)

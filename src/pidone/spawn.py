@@ -11,9 +11,10 @@ import pwd
 import resource
 import signal
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from pidone.errors import SpawnError
+from pidone.fds import give_back
 from pidone.sysdeps import SignalState
 from pidone.units import Unit
 
@@ -22,12 +23,14 @@ EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 
 
-def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty: bool) -> int:
+def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty: bool,
+                       pass_fds: Iterable[int] = ()) -> int:
     """Fork and exec `argv` as the main command; return its pid.
 
     The child leads its own process group (the terminal's foreground group
     when `foreground_tty`), gets the signal mask and ignored signals pidone
-    started with, and everything else unchanged. If exec fails, the child
+    started with, the fds pidone inherited (`pass_fds`, as tini passes
+    them), and everything else unchanged. If exec fails, the child
     says why on stderr and exits 127 (not found) or 126 (cannot execute), so
     the failure reaches pidone as an ordinary exit status.
     """
@@ -37,7 +40,7 @@ def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty:
     try:
         pid = os.fork()
         if pid == 0:
-            _exec_main_command(argv, signals, foreground_tty)  # never returns
+            _exec_main_command(argv, signals, foreground_tty, pass_fds)  # never returns
         try:
             os.setpgid(pid, pid)  # also done in the child; whoever is first wins
         except OSError:
@@ -47,7 +50,7 @@ def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _exec_main_command(argv: list[str], signals: SignalState, foreground_tty: bool) -> None:
+def _exec_main_command(argv: list[str], signals: SignalState, foreground_tty: bool, pass_fds: Iterable[int]) -> None:
     """In the forked child: set up and exec; never return."""
     status = EXIT_NOT_EXECUTABLE
     try:
@@ -61,6 +64,7 @@ def _exec_main_command(argv: list[str], signals: SignalState, foreground_tty: bo
             except OSError:
                 pass  # not our controlling terminal: run in the background
         signals.apply_in_child()
+        give_back(pass_fds)
         try:
             os.execvp(argv[0], argv)
         except OSError as exc:
