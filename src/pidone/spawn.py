@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 
 from pidone.errors import SpawnError
 from pidone.fds import give_back
+from pidone.rlimits import fit as fit_rlimits
 from pidone.sysdeps import SignalState
 from pidone.units import Unit
 
@@ -109,6 +110,8 @@ class Prepared:
     capabilities: tuple[str, ...] | None = None
     # pidone raised its own RLIMIT_NOFILE: children get the original back.
     nofile: tuple[int, int] | None = None
+    # Limits lowered to what may be granted here (rlimits.fit), one note each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def needs_fork(self) -> bool:
@@ -156,7 +159,9 @@ def prepare(
         prepared.cwd = service.working_directory
     prepared.umask = service.umask
     prepared.oom_score_adjust = service.oom_score_adjust
-    prepared.rlimits = [(_rlimit_number(name), name, soft, hard) for name, soft, hard in unit.limits.rlimits]
+    if unit.limits.rlimits:
+        prepared.rlimits, prepared.notes = fit_rlimits(
+            [(_rlimit_number(name), name, soft, hard) for name, soft, hard in unit.limits.rlimits])
     prepared.no_new_privileges = unit.limits.no_new_privileges
     prepared.capabilities = unit.limits.capabilities
     prepared.executable = find_executable(prepared.argv[0], env)
