@@ -70,6 +70,7 @@ class PidOne:
         namespace: bool = True,
         cwd: str | None = None,
         pass_fds: tuple[int, ...] = (),
+        stdout=subprocess.PIPE,
     ):
         python = [sys.executable, "-m", "pidone"]
         prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
@@ -80,7 +81,7 @@ class PidOne:
         self.proc = subprocess.Popen(
             self.argv,
             stdin=stdin,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             env=env,
             cwd=cwd,
@@ -96,7 +97,7 @@ class PidOne:
             threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, self.stdout_lines, self.stdout_times),
                              daemon=True),
             threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, None, None), daemon=True),
-        ]
+        ][0 if self.proc.stdout is not None else 1:]  # stdout=: the test reads it itself
         for reader in self._readers:
             reader.start()
         self._pid1: int | None = None

@@ -313,9 +313,14 @@ class Init:
                 self.loop.on_signal(signum, self._on_signal, immediate=self._forward_now)
         for signum in (signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(signum, signal.SIG_IGN)
-        # Our own mask must be empty or handled signals would never arrive;
-        # the main command gets the inherited mask back.
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        from pidone.sentsignals import SentSignals
+
+        # SIGPIPE/SIGXFSZ are blocked and read from a signalfd: only those
+        # someone sent are passed on, never those of pidone's own writes.
+        sent = SentSignals(self.loop, self._on_signal)
+        # Otherwise our own mask must be empty or handled signals would never
+        # arrive; the main command gets the inherited mask back.
+        signal.pthread_sigmask(signal.SIG_SETMASK, sent.blocked)
 
     def _start_main_command(self) -> None:
         argv = self.options.command
