@@ -262,7 +262,8 @@ class Init:
 
         private = private_directory(runtime)
         commands = Commands(self.supervisor, lambda: init_info(self.started_at, self.options.units), self._reexec)
-        self.control = ControlServer(self.loop, private, commands, self.messages.say, fd=fds.get("control"))
+        self.control = ControlServer(self.loop, private, commands, self.messages.say, fd=fds.get("control"),
+                                     ceiling=self.supervisor.fd_ceiling)
         try:
             self.state_file = StateFile.create(state_path(private))
         except PidoneError as exc:
@@ -272,6 +273,7 @@ class Init:
         import orjson
 
         from pidone import __version__
+        from pidone.acceptor import soft_fd_limit
         from pidone.commands import init_info
         from pidone.http import HttpServer, metrics_text
 
@@ -303,7 +305,8 @@ class Init:
             return 200, "application/json", body
 
         routes = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics, "/status": status}
-        self.http = HttpServer(self.loop, self.options.http, routes, self.messages.say)
+        self.http = HttpServer(self.loop, self.options.http, routes, self.messages.say,
+                               ceiling=self.supervisor.fd_ceiling if self.supervisor is not None else soft_fd_limit)
 
     def _install_signal_handlers(self) -> None:
         for signum in handled_signals():

@@ -587,6 +587,12 @@ class Supervisor:
                 self._messages.say(f"unit {name}: warning: {note}")
         self._limit_notes[name] = notes
 
+    def fd_ceiling(self) -> int:
+        """The limit clients' descriptors keep a reserve below: the one
+        children get (the spawn's pipes must be under it; see _kept)."""
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return min(soft, self._nofile[0]) if self._nofile is not None else soft
+
     def _kept(self, fd: int) -> int:
         """Move an fd pidone keeps (a log pipe, a pidfd) above the fd limit
         its children get back, when pidone raised its own. posix_spawn
