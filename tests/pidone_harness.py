@@ -70,6 +70,8 @@ class PidOne:
         timeout: float = 60,
         namespace: bool = True,
         cwd: str | None = None,
+        pass_fds: tuple[int, ...] = (),
+        stdout=subprocess.PIPE,
     ):
         python = [sys.executable, "-m", "pidone"]
         prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
@@ -80,12 +82,13 @@ class PidOne:
         self.proc = subprocess.Popen(
             self.argv,
             stdin=stdin,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             env=env,
             cwd=cwd,
             preexec_fn=preexec_fn,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
         self.stdout_lines: queue.Queue[bytes | None] = queue.Queue()
         self.stdout: list[bytes] = []
@@ -95,7 +98,7 @@ class PidOne:
             threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, self.stdout_lines, self.stdout_times),
                              daemon=True),
             threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, None, None), daemon=True),
-        ]
+        ][0 if self.proc.stdout is not None else 1:]  # stdout=: the test reads it itself
         for reader in self._readers:
             reader.start()
         self._pid1: int | None = None

@@ -87,14 +87,19 @@ def run(options: Options) -> int:
     """Run the init until it is done; return pidone's exit status."""
     from pidone import upgrade
 
+    from pidone import fds
+
     resume = upgrade.take_resume()
     # Capture what we were given before changing anything: the main command
     # gets exactly this back (after a re-exec, the state carries it).
     inherited = SignalState.capture()
+    passed = fds.inherited_fds() if options.command and not resume else set()
+    fds.close_on_exec_all_but(resume[1].values() if resume else ())
     inherited_fds = _open_fds() if resume else set()
     init = Init(options, inherited, SYSTEM)
     init.resume = resume
     init.inherited_fds = inherited_fds
+    init.passed_fds = passed
     return init.main()
 
 
@@ -142,6 +147,7 @@ class Init:
         self.control = None  # the ControlServer, with units
         self.resume: tuple[str, dict[str, int]] | None = None  # set when re-executed
         self.inherited_fds: set[int] = set()
+        self.passed_fds: set[int] = set()  # what pidone inherited, for the main command
         self.state_file = None  # store.StateFile, with units
         self._state_timer = None
         self._reexec_client = None  # the Connection waiting for a re-exec
@@ -259,7 +265,8 @@ class Init:
 
         private = private_directory(runtime)
         commands = Commands(self.supervisor, lambda: init_info(self.started_at, self.options.units), self._reexec)
-        self.control = ControlServer(self.loop, private, commands, self.messages.say, fd=fds.get("control"))
+        self.control = ControlServer(self.loop, private, commands, self.messages.say, fd=fds.get("control"),
+                                     ceiling=self.supervisor.fd_ceiling)
         try:
             self.state_file = StateFile.create(state_path(private))
         except PidoneError as exc:
@@ -269,6 +276,7 @@ class Init:
         import orjson
 
         from pidone import __version__
+        from pidone.acceptor import soft_fd_limit
         from pidone.commands import init_info
         from pidone.http import HttpServer, metrics_text
 
@@ -300,7 +308,8 @@ class Init:
             return 200, "application/json", body
 
         routes = {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics, "/status": status}
-        self.http = HttpServer(self.loop, self.options.http, routes, self.messages.say)
+        self.http = HttpServer(self.loop, self.options.http, routes, self.messages.say,
+                               ceiling=self.supervisor.fd_ceiling if self.supervisor is not None else soft_fd_limit)
 
     def _install_signal_handlers(self) -> None:
         for signum in handled_signals():
@@ -310,15 +319,20 @@ class Init:
                 self.loop.on_signal(signum, self._on_signal, immediate=self._forward_now)
         for signum in (signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(signum, signal.SIG_IGN)
-        # Our own mask must be empty or handled signals would never arrive;
-        # the main command gets the inherited mask back.
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        from pidone.sentsignals import SentSignals
+
+        # SIGPIPE/SIGXFSZ are blocked and read from a signalfd: only those
+        # someone sent are passed on, never those of pidone's own writes.
+        sent = SentSignals(self.loop, self._on_signal)
+        # Otherwise our own mask must be empty or handled signals would never
+        # arrive; the main command gets the inherited mask back.
+        signal.pthread_sigmask(signal.SIG_SETMASK, sent.blocked)
 
     def _start_main_command(self) -> None:
         argv = self.options.command
         assert argv
         foreground = os.isatty(0)
-        self.main_pid = start_main_command(argv, self.inherited, foreground_tty=foreground)
+        self.main_pid = start_main_command(argv, self.inherited, foreground_tty=foreground, pass_fds=self.passed_fds)
         self.took_terminal = foreground
         self.main_pidfd = self.system.pidfd_open(self.main_pid)
         self.reaper.watch(self.main_pid, MAIN)

@@ -6,10 +6,10 @@ timer, never the loop."""
 
 from __future__ import annotations
 
-import errno
 import socket
 from typing import TYPE_CHECKING, Callable
 
+from pidone.acceptor import Acceptor, soft_fd_limit
 from pidone.errors import StartupError
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 class HttpServer:
-    def __init__(self, loop: "Loop", address: str, routes: dict[str, Route], log: Callable[[str], None]):
+    def __init__(self, loop: "Loop", address: str, routes: dict[str, Route], log: Callable[[str], None],
+                 ceiling: Callable[[], int] = soft_fd_limit):
         self._loop = loop
         self._routes = routes
         self._log = log
@@ -50,36 +51,28 @@ class HttpServer:
             raise StartupError(f"--http {address}: cannot listen: {exc.strerror}") from None
         sock.listen(64)
         self._sock = sock
-        loop.add_reader(sock.fileno(), self._on_accept)
+        self._acceptor = Acceptor(loop, sock, what="http", accept=self._on_connection, refuse=_close,
+                                  log=log, ceiling=ceiling, serving=lambda: len(self._clients), batch=MAX_CLIENTS)
 
     @property
     def port(self) -> int:
         return self._sock.getsockname()[1]
 
     def close(self) -> None:
-        self._loop.remove_reader(self._sock.fileno())
+        self._acceptor.close()
         for fd in list(self._clients):
             self._drop(fd)
         self._sock.close()
 
-    def _on_accept(self) -> None:
-        for _ in range(MAX_CLIENTS):
-            try:
-                client, _ = self._sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE):
-                    self._log(f"http: cannot accept: {exc.strerror}")
-                return
-            if len(self._clients) >= MAX_CLIENTS:
-                client.close()
-                continue
-            client.setblocking(False)
-            fd = client.fileno()
-            timer = self._loop.call_later(DEADLINE, lambda fd=fd: self._drop(fd))
-            self._clients[fd] = (client, bytearray(), timer)
-            self._loop.add_reader(fd, lambda fd=fd: self._on_readable(fd))
+    def _on_connection(self, client: socket.socket) -> None:
+        if len(self._clients) >= MAX_CLIENTS:
+            client.close()
+            return
+        client.setblocking(False)
+        fd = client.fileno()
+        timer = self._loop.call_later(DEADLINE, lambda fd=fd: self._drop(fd))
+        self._clients[fd] = (client, bytearray(), timer)
+        self._loop.add_reader(fd, lambda fd=fd: self._on_readable(fd))
 
     def _on_readable(self, fd: int) -> None:
         client, buffer, _ = self._clients[fd]
@@ -152,6 +145,7 @@ class HttpServer:
         self._loop.remove_reader(fd)
         self._loop.remove_writer(fd)
         client.close()
+        self._acceptor.resume()  # a descriptor is free again
 
 
 def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, version: str, draining: bool) -> bytes:
@@ -198,3 +192,7 @@ def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, ver
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _close(client: socket.socket) -> None:
+    client.close()

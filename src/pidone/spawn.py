@@ -11,9 +11,11 @@ import pwd
 import resource
 import signal
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from pidone.errors import SpawnError
+from pidone.fds import give_back
+from pidone.rlimits import fit as fit_rlimits
 from pidone.sysdeps import SignalState
 from pidone.units import Unit
 
@@ -22,12 +24,14 @@ EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 
 
-def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty: bool) -> int:
+def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty: bool,
+                       pass_fds: Iterable[int] = ()) -> int:
     """Fork and exec `argv` as the main command; return its pid.
 
     The child leads its own process group (the terminal's foreground group
     when `foreground_tty`), gets the signal mask and ignored signals pidone
-    started with, and everything else unchanged. If exec fails, the child
+    started with, the fds pidone inherited (`pass_fds`, as tini passes
+    them), and everything else unchanged. If exec fails, the child
     says why on stderr and exits 127 (not found) or 126 (cannot execute), so
     the failure reaches pidone as an ordinary exit status.
     """
@@ -37,7 +41,7 @@ def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty:
     try:
         pid = os.fork()
         if pid == 0:
-            _exec_main_command(argv, signals, foreground_tty)  # never returns
+            _exec_main_command(argv, signals, foreground_tty, pass_fds)  # never returns
         try:
             os.setpgid(pid, pid)  # also done in the child; whoever is first wins
         except OSError:
@@ -47,7 +51,7 @@ def start_main_command(argv: list[str], signals: SignalState, *, foreground_tty:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _exec_main_command(argv: list[str], signals: SignalState, foreground_tty: bool) -> None:
+def _exec_main_command(argv: list[str], signals: SignalState, foreground_tty: bool, pass_fds: Iterable[int]) -> None:
     """In the forked child: set up and exec; never return."""
     status = EXIT_NOT_EXECUTABLE
     try:
@@ -61,6 +65,7 @@ def _exec_main_command(argv: list[str], signals: SignalState, foreground_tty: bo
             except OSError:
                 pass  # not our controlling terminal: run in the background
         signals.apply_in_child()
+        give_back(pass_fds)
         try:
             os.execvp(argv[0], argv)
         except OSError as exc:
@@ -107,6 +112,8 @@ class Prepared:
     nofile: tuple[int, int] | None = None
     # [socket]: held listening sockets, to become fds 3, 4, ... (SPEC §14).
     listen_fds: list[int] = field(default_factory=list)
+    # Limits lowered to what may be granted here (rlimits.fit), one note each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def needs_fork(self) -> bool:
@@ -156,7 +163,9 @@ def prepare(
         prepared.cwd = service.working_directory
     prepared.umask = service.umask
     prepared.oom_score_adjust = service.oom_score_adjust
-    prepared.rlimits = [(_rlimit_number(name), name, soft, hard) for name, soft, hard in unit.limits.rlimits]
+    if unit.limits.rlimits:
+        prepared.rlimits, prepared.notes = fit_rlimits(
+            [(_rlimit_number(name), name, soft, hard) for name, soft, hard in unit.limits.rlimits])
     prepared.no_new_privileges = unit.limits.no_new_privileges
     prepared.capabilities = unit.limits.capabilities
     prepared.executable = find_executable(prepared.argv[0], env)

@@ -110,6 +110,7 @@ class Supervisor:
         self._base_env = {k: v for k, v in os.environb.items() if k not in PRIVATE_ENV}
         self._nofile = _raise_nofile(len(units))
         self._log_files: dict[str, object] = {}  # unit -> LogFile, for [log] file
+        self._limit_notes: dict[str, list[str]] = {}  # unit -> limits lowered at its last spawn
         self._sync_log_files()
         self._schedules = None  # timers.Schedules, made when a unit has a [timer]
         self._sync_schedules()
@@ -220,6 +221,7 @@ class Supervisor:
                 "orphans": sorted(rec.leftovers),
                 "retry_in": max(0.0, rec.retry_at - now) if rec.retry_at is not None else None,
                 "errors": [str(p) for p in self.file_errors.get(name, [])],
+                "warnings": self._limit_notes.get(name, []),
                 "memory_bytes": usage[0] if usage else None,
                 "cpu_seconds": usage[1] if usage else None,
                 "description": rec.unit.description,
@@ -641,6 +643,7 @@ class Supervisor:
         except SpawnError as exc:
             self._queue.append(ev.SpawnFailed(name, str(exc)))
             return
+        self._note_limits(name, prepared.notes)
         try:
             (out_r, out_w), (err_r, err_w) = _log_pipes()
         except SpawnError as exc:
@@ -669,6 +672,20 @@ class Supervisor:
         self._queue.append(ev.Spawned(name, pid, confirmed=False))
         self._exec_pending.add(name)
         self._loop.add_reader(error_fd, lambda: self._on_exec_result(name, pid, error_fd))
+
+    def _note_limits(self, name: str, notes: list[str]) -> None:
+        """A limit lowered to what may be granted: say so once (not at
+        every restart); `status` shows it as long as it holds."""
+        if notes != self._limit_notes.get(name, []):
+            for note in notes:
+                self._messages.say(f"unit {name}: warning: {note}")
+        self._limit_notes[name] = notes
+
+    def fd_ceiling(self) -> int:
+        """The limit clients' descriptors keep a reserve below: the one
+        children get (the spawn's pipes must be under it; see _kept)."""
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return min(soft, self._nofile[0]) if self._nofile is not None else soft
 
     def _kept(self, fd: int) -> int:
         """Move an fd pidone keeps (a log pipe, a pidfd) above the fd limit

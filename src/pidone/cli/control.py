@@ -107,6 +107,8 @@ def _status(args, path: str) -> int:
             notes.append(f"  {unit['unit']}: {_timer_note(unit['timer'])}")
         for error in unit["errors"]:
             notes.append(f"  {unit['unit']}: its file is broken (running the last good one): {error}")
+        for warning in unit.get("warnings", ()):
+            notes.append(f"  {unit['unit']}: warning: {warning}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -159,7 +161,7 @@ def _offline_status(socket_path: str, names: list[str]) -> dict:
             "last_exit": rec.get("last_exit") or None, "reason": rec.get("reason") or None,
             "status_text": rec.get("status_text") or None, "orphans": rec.get("leftovers", []),
             "retry_in": max(0.0, rec["retry_at"] - now) if rec.get("retry_at") is not None else None,
-            "errors": [], "memory_bytes": None, "cpu_seconds": None,
+            "errors": [], "warnings": [], "memory_bytes": None, "cpu_seconds": None,
         })
     return {"ok": True, "result": {"offline": True, "age_seconds": age, "units": units,
                                    "pidone": {"version": state.get("version"), "started_at": state.get("started_at")}}}

@@ -4,19 +4,21 @@ lets a client grow pidone's memory without bound.
 Each connection carries one request. The request must arrive whole, under
 MAX_REQUEST bytes, within DEADLINE seconds; the reply must drain within
 DEADLINE too. A stream (`logs -f`, `events -f`) lives until the client
-closes or falls more than MAX_STREAM_BACKLOG behind. Past MAX_CONNECTIONS
-a new client gets an immediate `busy` and is closed.
+closes or falls more than MAX_STREAM_BACKLOG behind. Past MAX_CONNECTIONS,
+or when it would take a descriptor kept for supervision, a new client gets
+an immediate `busy` and is closed; out of descriptors, no client is
+accepted until one is free (acceptor.py).
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import stat
 import struct
 from typing import TYPE_CHECKING, Callable
 
+from pidone.acceptor import Acceptor, soft_fd_limit
 from pidone.control import protocol
 from pidone.errors import ControlError, StartupError
 from pidone.sockfile import bind_with_mode
@@ -162,10 +164,11 @@ class ControlServer:
     """Listens on the control socket and hands each request to `handler`."""
 
     def __init__(self, loop: "Loop", directory: str, handler: Handler, log: Callable[[str], None],
-                 *, fd: int | None = None):
+                 *, fd: int | None = None, ceiling: Callable[[], int] = soft_fd_limit):
         """Listen on a new socket in `directory`, or adopt `fd`: the same
         listening socket inherited across a re-exec, whose backlog holds
-        the clients that connected during the exec."""
+        the clients that connected during the exec. Clients never take the
+        last descriptors below `ceiling()` (see acceptor.py)."""
         self.loop = loop
         self.path = os.path.join(directory, "control.sock")
         self._handler = handler
@@ -177,11 +180,13 @@ class ControlServer:
             self._sock.setblocking(False)
         else:
             self._sock = _listen(self.path)
-        loop.add_reader(self._sock.fileno(), self._on_accept)
+        self._acceptor = Acceptor(loop, self._sock, what="control", accept=self._on_connection, refuse=self._refuse,
+                                  log=log, ceiling=ceiling, serving=lambda: len(self._connections),
+                                  batch=MAX_CONNECTIONS)
 
     def close(self, *, unlink: bool = True) -> None:
         """Stop serving; on a final exit also remove the socket file."""
-        self.loop.remove_reader(self._sock.fileno())
+        self._acceptor.close()
         for conn in list(self._connections):
             conn.close()
         self._sock.close()
@@ -200,6 +205,7 @@ class ControlServer:
 
     def forget(self, conn: Connection) -> None:
         self._connections.discard(conn)
+        self._acceptor.resume()  # a descriptor is free again
 
     def adopt(self, fd: int, peer: tuple[int, int, int] = (0, 0, 0)) -> Connection:
         """Take over a client connection inherited across a re-exec (the
@@ -216,30 +222,21 @@ class ControlServer:
     def listening_fd(self) -> int:
         return self._sock.fileno()
 
-    def _on_accept(self) -> None:
-        for _ in range(MAX_CONNECTIONS):
-            try:
-                sock, _addr = self._sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    self._log(f"control: cannot accept a connection: {os.strerror(exc.errno)}")
-                return
-            sock.setblocking(False)
-            if len(self._connections) >= MAX_CONNECTIONS:
-                try:
-                    sock.send(protocol.error("busy", f"too many clients (at most {MAX_CONNECTIONS}); try again"))
-                except OSError:
-                    pass
-                sock.close()
-                continue
-            try:
-                peer = PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size))
-            except OSError:
-                sock.close()
-                continue
-            self._connections.add(Connection(self, sock, peer))
+    def _on_connection(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        if len(self._connections) >= MAX_CONNECTIONS:
+            _busy(sock, f"too many clients (at most {MAX_CONNECTIONS}); try again")
+            return
+        try:
+            peer = PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size))
+        except OSError:
+            sock.close()
+            return
+        self._connections.add(Connection(self, sock, peer))
+
+    def _refuse(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        _busy(sock, "pidone is short of file descriptors; try again")
 
     def dispatch(self, conn: Connection, line: bytes) -> None:
         try:
@@ -257,6 +254,14 @@ class ControlServer:
             self._handler(conn, request)
         except ControlError as exc:
             conn.reply(protocol.error(exc.code, exc.message))
+
+
+def _busy(sock: socket.socket, message: str) -> None:
+    try:
+        sock.send(protocol.error("busy", message))
+    except OSError:
+        pass
+    sock.close()
 
 
 def _listen(path: str) -> socket.socket:
