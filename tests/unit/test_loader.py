@@ -216,6 +216,8 @@ def test_tables_must_be_tables(text, message):
         ('command = ["/bin/app", "--port", "8000"]', ("/bin/app", "--port", "8000")),
         ('command = "gunicorn -b 0.0.0.0:8000 app:app"', ("gunicorn", "-b", "0.0.0.0:8000", "app:app")),
         ("command = \"sh -c 'exec sleep 5'\"", ("sh", "-c", "exec sleep 5")),
+        ('command = ["redis-server", "--save", ""]', ("redis-server", "--save", "")),
+        ("command = 'redis-server --save \"\"'", ("redis-server", "--save", "")),
     ],
 )
 def test_command_forms(line, command):
@@ -228,7 +230,8 @@ def test_command_forms(line, command):
         ("command = 42", "expected a non-empty array of strings, or a string, got an integer (42)"),
         ("command = []", "expected a non-empty array of strings, or a string, got an empty array"),
         ('command = ""', "expected a non-empty array of strings, or a string, got an empty command"),
-        ('command = ["app", ""]', "expected a non-empty array of strings, or a string; word 2 is empty"),
+        ('command = ["", "app"]', "expected a non-empty array of strings, or a string; word 1 (the program) is empty"),
+        ("command = \"'' app\"", "expected a non-empty array of strings, or a string; word 1 (the program) is empty"),
         ('command = ["app", 3]', "expected a non-empty array of strings, or a string; word 2 is an integer (3)"),
         ('command = ["app", "\\u0000"]', "word 2 contains a NUL character: '\\x00'"),
         ("command = \"app 'oops\"", "cannot split \"app 'oops\" into words: No closing quotation"),
