@@ -30,8 +30,8 @@ EXIT_INVALID_UNITS = 2
 EXIT_STARTUP = 3
 
 # After the main command and the units are gone, whatever is left gets
-# SIGTERM, then SIGKILL this many seconds later.
-FINAL_GRACE = 2.0
+# SIGTERM, then SIGKILL this many seconds later (--kill-grace).
+DEFAULT_KILL_GRACE = 2.0
 # After SIGKILL to everyone, how long to wait for the kernel to deliver
 # (a process stuck in uninterruptible sleep must not keep PID 1 forever).
 FINAL_KILL_WAIT = 2.0
@@ -53,6 +53,7 @@ class Options:
     log_format: str = "text"
     http: str | None = None
     stop_delay: float = 0.0
+    kill_grace: float = DEFAULT_KILL_GRACE
     command: list[str] | None = field(default=None)
 
     @classmethod
@@ -72,15 +73,22 @@ class Options:
             from pidone.http import parse_address
 
             parse_address(options.http)  # raises ValueError naming the option
-        stop_delay = values.get("stop_delay")
-        if stop_delay:
-            try:
-                options.stop_delay = float(stop_delay)
-            except ValueError:
-                raise ValueError(f"--stop-delay must be a number of seconds, not {stop_delay!r}") from None
-            if not math.isfinite(options.stop_delay) or options.stop_delay < 0:
-                raise ValueError(f"--stop-delay must be a finite number >= 0, not {stop_delay!r}")
+        for key in ("stop_delay", "kill_grace"):
+            if values.get(key):
+                setattr(options, key, _seconds(key, values[key]))
         return options
+
+
+def _seconds(key: str, text: str) -> float:
+    """Return option `key`'s value as seconds >= 0; raise ValueError naming it."""
+    flag = "--" + key.replace("_", "-")
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{flag} must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{flag} must be a finite number >= 0, not {text!r}")
+    return seconds
 
 
 def run(options: Options) -> int:
@@ -640,10 +648,10 @@ class Init:
             self.loop.stop()
             return
         self.system.signal_everyone(signal.SIGTERM)
-        self.loop.call_later(FINAL_GRACE, self._kill_everyone)
+        self.loop.call_later(self.options.kill_grace, self._kill_everyone)
 
     def _kill_everyone(self) -> None:
-        self.messages.say(f"processes still running {FINAL_GRACE:g}s after SIGTERM: sending SIGKILL")
+        self.messages.say(f"processes still running {self.options.kill_grace:g}s after SIGTERM: sending SIGKILL")
         self.system.signal_everyone(signal.SIGKILL)
         self.loop.call_later(FINAL_KILL_WAIT, self.loop.stop)
 

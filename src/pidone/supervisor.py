@@ -30,7 +30,8 @@ from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
-               b"PIDONE_STOP_DELAY", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
+               b"PIDONE_STOP_DELAY", b"PIDONE_KILL_GRACE", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID",
+               b"LISTEN_FDNAMES")
 MAINPID_RECHECK = 0.1  # s: a handed-over main that is another's zombie is looked at again
 MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan at stop
 FDS_PER_UNIT = 4  # two log pipes, a pidfd, an exec-error pipe

@@ -69,7 +69,7 @@ def test_a_directory_given_to_check_wins_over_units_before_it(tmp_path):
 def test_options_that_only_shape_the_init_are_accepted_and_ignored(tmp_path):
     # An ENTRYPOINT that carries init options still runs every subcommand.
     (tmp_path / "web.toml").write_text(GOOD)
-    run = pidone("--log-format", "json", "--http", ":9000", "--stop-delay", "1", "--runtime-dir", "/x",
+    run = pidone("--log-format", "json", "--http", ":9000", "--stop-delay", "1", "--kill-grace=0.5", "--runtime-dir", "/x",
                  "--units", str(tmp_path), "check")
     assert run.returncode == 0, run.stderr
     assert run.stdout.endswith("ok: 1 valid unit in 1 batch\n")
@@ -87,6 +87,7 @@ def test_our_own_name_after_the_options_is_skipped(tmp_path):
     [
         (["--stop-delay", "-1", "status"], "pidone: --stop-delay must be a finite number >= 0, not '-1'"),
         (["--log-format", "xml", "check"], "pidone: --log-format must be 'text' or 'json', not 'xml'"),
+        (["--kill-grace", "inf", "check"], "pidone: --kill-grace must be a finite number >= 0, not 'inf'"),
         (["--bogus", "status"], "pidone: unknown option '--bogus'"),
         (["--units", "/u", "stray", "status"], "pidone: unexpected 'stray' before the subcommand 'status'"),
         (["--units"], "pidone: option --units needs a value"),
@@ -118,3 +119,14 @@ def test_version_after_options():
     run = pidone("--units", "/u", "--version")
     assert run.returncode == 0
     assert run.stdout.startswith("pidone ")
+
+
+def test_kill_grace_defaults_to_two_seconds_and_takes_a_number():
+    from pidone.daemon import Options
+
+    assert Options.from_strings({}).kill_grace == 2.0
+    assert Options.from_strings({"kill_grace": "0.3"}).kill_grace == 0.3
+    assert Options.from_strings({"kill_grace": "0"}).kill_grace == 0.0
+    for bad in ("-0.1", "nan", "1s", "inf"):
+        with pytest.raises(ValueError, match="--kill-grace"):
+            Options.from_strings({"kill_grace": bad})

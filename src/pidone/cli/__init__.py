@@ -21,6 +21,7 @@ options (each also an environment variable; the flag wins):
   --log-format FORMAT    text or json               (PIDONE_LOG_FORMAT, text)
   --http HOST:PORT       health/metrics endpoint    (PIDONE_HTTP, off)
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
+  --kill-grace SECONDS   at exit, SIGTERM to leftovers, SIGKILL after (PIDONE_KILL_GRACE, 2)
   --version              print the version and exit
 
 subcommands (each takes --help; the ones that print state take --json):
@@ -56,6 +57,7 @@ _FLAGS = {
     "--log-format": "log_format",
     "--http": "http",
     "--stop-delay": "stop_delay",
+    "--kill-grace": "kill_grace",
 }
 
 
