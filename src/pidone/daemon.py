@@ -232,7 +232,7 @@ class Init:
         errors, warnings = graph.check(result.units)
         for problem in (*errors, *warnings):
             self.messages.say(str(problem))
-        blocked = {name: "in a dependency cycle" for name in graph.cyclic_units(result.units)}
+        blocked = graph.cycle_reasons(result.units)
         blocked.update(graph.blocked_by_missing(result.units))
         return result.units, blocked
 

@@ -476,7 +476,7 @@ class Supervisor:
             if name in self.units:
                 plan[name] = self.units[name]  # a broken file keeps its last good definition
         errors, warnings = graph.check(plan, invalid=result.errors.keys())
-        blocked = {name: "in a dependency cycle" for name in graph.cyclic_units(plan)}
+        blocked = graph.cycle_reasons(plan)
         blocked.update(graph.blocked_by_missing(plan))
         for name in result.errors:
             if name not in plan:
