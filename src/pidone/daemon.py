@@ -230,7 +230,7 @@ class Init:
             self.messages.sink.flush_blocking()
             return None
         errors, warnings = graph.check(result.units)
-        for problem in (*errors, *warnings):
+        for problem in loader.locate([*errors, *warnings]):
             self.messages.say(str(problem))
         blocked = graph.cycle_reasons(result.units)
         blocked.update(graph.blocked_by_missing(result.units))

@@ -475,7 +475,7 @@ class Supervisor:
         for name in result.errors:
             if name in self.units:
                 plan[name] = self.units[name]  # a broken file keeps its last good definition
-        errors, warnings = graph.check(plan, invalid=result.errors.keys())
+        errors, warnings = map(loader.locate, graph.check(plan, invalid=result.errors.keys()))
         blocked = graph.cycle_reasons(plan)
         blocked.update(graph.blocked_by_missing(plan))
         for name in result.errors:

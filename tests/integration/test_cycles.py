@@ -22,8 +22,8 @@ def test_every_unit_of_a_tangle_is_named_and_held_back(pidone, tmp_path):
         (units / f"{name}.toml").write_text(f'[service]\ncommand = ["sleep", "600"]\n'
                                             f"[dependencies]\nrequires = {json.dumps(requires)}\n")
     p = pidone(["--units", str(units), "--runtime-dir", str(runtime)])
-    p.find_line(r"a\.toml: \[dependencies\]: dependency cycle: a -> b -> a \(in a tangle of 3 units: a, b, c\)")
-    p.find_line(r"b\.toml: \[dependencies\]: dependency cycle: b -> c -> b \(in a tangle of 3 units: a, b, c\)")
+    p.find_line(r"a\.toml:3: \[dependencies\]: dependency cycle: a -> b -> a \(in a tangle of 3 units: a, b, c\)")
+    p.find_line(r"b\.toml:3: \[dependencies\]: dependency cycle: b -> c -> b \(in a tangle of 3 units: a, b, c\)")
     p.find_line(r"unit free: started")
     wait_for((runtime / "private" / "control.sock").exists, 15, "the control socket")
     out = subprocess.run([PY, "-m", "pidone", "status", "--json", "--runtime-dir", str(runtime)],
