@@ -32,6 +32,7 @@ EXIT_STARTUP = 3
 # After the main command and the units are gone, whatever is left gets
 # SIGTERM, then SIGKILL this many seconds later (--kill-grace).
 DEFAULT_KILL_GRACE = 2.0
+MAX_OPTION_SECONDS = 365 * 24 * 3600  # --stop-delay, --kill-grace: as durations in unit files
 # After SIGKILL to everyone, how long to wait for the kernel to deliver
 # (a process stuck in uninterruptible sleep must not keep PID 1 forever).
 FINAL_KILL_WAIT = 2.0
@@ -88,6 +89,8 @@ def _seconds(key: str, text: str) -> float:
         raise ValueError(f"{flag} must be a number of seconds, not {text!r}") from None
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{flag} must be a finite number >= 0, not {text!r}")
+    if seconds > MAX_OPTION_SECONDS:  # past it, the loop's timer would overflow epoll's timeout
+        raise ValueError(f"{flag} must be at most one year ({MAX_OPTION_SECONDS} s), not {text!r}")
     return seconds
 
 

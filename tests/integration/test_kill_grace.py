@@ -48,6 +48,7 @@ def test_a_short_kill_grace_kills_a_stubborn_leftover_sooner(pidone, how):
         (["--kill-grace", "soon"], {}, "--kill-grace must be a number of seconds, not 'soon'"),
         (["--kill-grace", "-1"], {}, "--kill-grace must be a finite number >= 0, not '-1'"),
         (["--kill-grace=nan"], {}, "--kill-grace must be a finite number >= 0, not 'nan'"),
+        (["--kill-grace", "1e12"], {}, "--kill-grace must be at most one year (31536000 s), not '1e12'"),
         ([], {"PIDONE_KILL_GRACE": "2 s"}, "--kill-grace must be a number of seconds, not '2 s'"),
     ],
 )

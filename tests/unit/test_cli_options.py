@@ -127,6 +127,7 @@ def test_kill_grace_defaults_to_two_seconds_and_takes_a_number():
     assert Options.from_strings({}).kill_grace == 2.0
     assert Options.from_strings({"kill_grace": "0.3"}).kill_grace == 0.3
     assert Options.from_strings({"kill_grace": "0"}).kill_grace == 0.0
-    for bad in ("-0.1", "nan", "1s", "inf"):
+    assert Options.from_strings({"kill_grace": "31536000", "stop_delay": "31536000"}).kill_grace == 31536000
+    for bad in ("-0.1", "nan", "1s", "inf", "31536001", "1e300"):
         with pytest.raises(ValueError, match="--kill-grace"):
             Options.from_strings({"kill_grace": bad})
