@@ -136,3 +136,11 @@ def test_every_key_tomli_w_writes_is_found_on_a_line_that_names_it(document, mul
     for path in paths(document):
         assert path in lines, (path, text)
         assert path[-1] in rows[lines[path] - 1], (path, lines[path], text)
+
+
+@given(st.text(alphabet="ab =[]{}#\"'\\\n.,u0", max_size=60))
+@settings(max_examples=500, deadline=None)
+def test_any_text_at_all_gives_lines_and_never_an_exception(text):
+    # Only valid TOML reaches the scanner, but a bug must cost lines, never a reload.
+    lines = key_lines(text)
+    assert all(1 <= line <= text.count("\n") + 1 for line in lines.values())

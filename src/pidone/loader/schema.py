@@ -100,7 +100,7 @@ class Problems:
 
         try:
             lines = key_lines(self.text)
-        except RecursionError:  # inline tables nested past the stack: no lines, still every problem
+        except Exception:  # noqa: BLE001 - nested past the stack, or a scanner bug: no lines, every problem
             return
         for problems, keys in ((self.errors, self._error_keys), (self.warnings, self._warning_keys)):
             for index, key in enumerate(keys):
