@@ -224,14 +224,27 @@ def cyclic_units(units: Units) -> set[str]:
     return {name for component in _cyclic_components(_edges(units)) for name in component}
 
 
+_REASON_UNITS = 10  # a longer cycle is shortened in each member's reason (status carries one per unit)
+
+
 def cycle_reasons(units: Units) -> dict[str, str]:
-    """Return, for every unit on a cycle, why it is held back, naming a cycle it is on."""
+    """Return, for every unit on a cycle, why it is held back, naming a cycle
+    it is on: whole when short, else from the unit to its neighbours and back
+    (`pidone check` names it whole)."""
     reasons: dict[str, str] = {}
     for _, paths in _tangles(units):
         for path in paths:
-            reason = "in a dependency cycle: " + " -> ".join(path)
-            for name in path:
-                reasons.setdefault(name, reason)
+            members = path[:-1]
+            whole = "in a dependency cycle: " + " -> ".join(path)
+            for index, name in enumerate(members):
+                if name in reasons:
+                    continue
+                if len(members) <= _REASON_UNITS:
+                    reasons[name] = whole
+                    continue
+                around = members[index:] + members[:index]
+                shown = " -> ".join([*around[:3], "...", around[-1], name])
+                reasons[name] = f"in a dependency cycle of {len(members)} units: {shown}"
     return reasons
 
 
