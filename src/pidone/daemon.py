@@ -30,8 +30,9 @@ EXIT_INVALID_UNITS = 2
 EXIT_STARTUP = 3
 
 # After the main command and the units are gone, whatever is left gets
-# SIGTERM, then SIGKILL this many seconds later.
-FINAL_GRACE = 2.0
+# SIGTERM, then SIGKILL this many seconds later (--kill-grace).
+DEFAULT_KILL_GRACE = 2.0
+MAX_OPTION_SECONDS = 365 * 24 * 3600  # --stop-delay, --kill-grace: as durations in unit files
 # After SIGKILL to everyone, how long to wait for the kernel to deliver
 # (a process stuck in uninterruptible sleep must not keep PID 1 forever).
 FINAL_KILL_WAIT = 2.0
@@ -53,6 +54,7 @@ class Options:
     log_format: str = "text"
     http: str | None = None
     stop_delay: float = 0.0
+    kill_grace: float = DEFAULT_KILL_GRACE
     command: list[str] | None = field(default=None)
 
     @classmethod
@@ -72,15 +74,24 @@ class Options:
             from pidone.http import parse_address
 
             parse_address(options.http)  # raises ValueError naming the option
-        stop_delay = values.get("stop_delay")
-        if stop_delay:
-            try:
-                options.stop_delay = float(stop_delay)
-            except ValueError:
-                raise ValueError(f"--stop-delay must be a number of seconds, not {stop_delay!r}") from None
-            if not math.isfinite(options.stop_delay) or options.stop_delay < 0:
-                raise ValueError(f"--stop-delay must be a finite number >= 0, not {stop_delay!r}")
+        for key in ("stop_delay", "kill_grace"):
+            if values.get(key):
+                setattr(options, key, _seconds(key, values[key]))
         return options
+
+
+def _seconds(key: str, text: str) -> float:
+    """Return option `key`'s value as seconds >= 0; raise ValueError naming it."""
+    flag = "--" + key.replace("_", "-")
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{flag} must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{flag} must be a finite number >= 0, not {text!r}")
+    if seconds > MAX_OPTION_SECONDS:  # past it, the loop's timer would overflow epoll's timeout
+        raise ValueError(f"{flag} must be at most one year ({MAX_OPTION_SECONDS} s), not {text!r}")
+    return seconds
 
 
 def run(options: Options) -> int:
@@ -228,9 +239,9 @@ class Init:
             self.messages.sink.flush_blocking()
             return None
         errors, warnings = graph.check(result.units)
-        for problem in (*errors, *warnings):
+        for problem in loader.locate([*errors, *warnings]):
             self.messages.say(str(problem))
-        blocked = {name: "in a dependency cycle" for name in graph.cyclic_units(result.units)}
+        blocked = graph.cycle_reasons(result.units)
         blocked.update(graph.blocked_by_missing(result.units))
         return result.units, blocked
 
@@ -658,10 +669,10 @@ class Init:
             self.loop.stop()
             return
         self.system.signal_everyone(signal.SIGTERM)
-        self.loop.call_later(FINAL_GRACE, self._kill_everyone)
+        self.loop.call_later(self.options.kill_grace, self._kill_everyone)
 
     def _kill_everyone(self) -> None:
-        self.messages.say(f"processes still running {FINAL_GRACE:g}s after SIGTERM: sending SIGKILL")
+        self.messages.say(f"processes still running {self.options.kill_grace:g}s after SIGTERM: sending SIGKILL")
         self.system.signal_everyone(signal.SIGKILL)
         self.loop.call_later(FINAL_KILL_WAIT, self.loop.stop)
 

@@ -126,11 +126,97 @@ def _cycle_path(component: Collection[str], edges: Mapping[str, tuple[str, ...]]
     raise AssertionError(f"no cycle through {start}")  # a cyclic component always has one
 
 
-def cycles(units: Units) -> list[list[str]]:
-    """Return one cycle path per cyclic component, e.g. ["a", "b", "a"], in name order."""
+def _bfs_tree(root: str, component: Collection[str], edges: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """Return a breadth-first tree of `component` from `root` along `edges`: node -> its parent."""
+    parent = {root: root}
+    queue = deque([root])
+    while queue:
+        node = queue.popleft()
+        for target in edges[node]:
+            if target in component and target not in parent:
+                parent[target] = node
+                queue.append(target)
+    return parent
+
+
+def _covering_cycles(component: set[str], edges: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+    """Return simple cycles of one strongly connected component such that each
+    member is on at least one: a shortest one through the first-named member,
+    then one through each member not yet on any.
+
+    With r the first-named member, `down` is a tree of paths from r and `back`
+    one of paths to r. For a member v, follow `back` from v to the first unit
+    u that is an ancestor of v in `down`, then `down` from u to v: the two
+    legs share only their ends, so that is a simple cycle through v. Each costs
+    the length of the cycle it finds, so a 10,000-leaf star is linear.
+    """
+    root = min(component)
+    down = _bfs_tree(root, component, edges)
+    incoming: dict[str, list[str]] = {name: [] for name in component}
+    for name in component:
+        for target in edges[name]:
+            if target in component:
+                incoming[target].append(name)
+    back = _bfs_tree(root, component, incoming)  # back[v]: the next unit on a path from v to root
+    enter, leave = _tree_times(root, down)
+    cycles = [_cycle_path(component, edges)]
+    covered = set(cycles[0])
+    for member in sorted(component - covered):
+        if member in covered:
+            continue
+        legs = [member, back[member]]
+        while not (enter[legs[-1]] <= enter[member] and leave[member] <= leave[legs[-1]]):
+            legs.append(back[legs[-1]])
+        tail = []  # the `down` path from legs[-1] to member, both excluded
+        node = down[member]
+        while node != legs[-1]:
+            tail.append(node)
+            node = down[node]
+        cycle = [*legs, *reversed(tail)]
+        first = cycle.index(min(cycle))
+        cycle = cycle[first:] + cycle[:first]
+        cycles.append([*cycle, cycle[0]])
+        covered.update(cycle)
+    return cycles
+
+
+def _tree_times(root: str, parent: Mapping[str, str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Return the entry and exit times of a depth-first walk of the tree `parent`
+    (iteratively): u is an ancestor of v when u's span holds v's."""
+    children: dict[str, list[str]] = {name: [] for name in parent}
+    for name, up in parent.items():
+        if name != root:
+            children[up].append(name)
+    enter: dict[str, int] = {root: 0}
+    leave: dict[str, int] = {}
+    clock = 1
+    work = [(root, iter(children[root]))]
+    while work:
+        node, below = work[-1]
+        child = next(below, None)
+        if child is None:
+            leave[node] = clock
+            work.pop()
+        else:
+            enter[child] = clock
+            work.append((child, iter(children[child])))
+        clock += 1
+    return enter, leave
+
+
+def _tangles(units: Units) -> list[tuple[list[str], list[list[str]]]]:
+    """Return each cyclic component as (its members sorted, cycles covering every member)."""
     edges = _edges(units)
-    members = [set(component) for component in _cyclic_components(edges)]
-    return sorted(_cycle_path(component, edges) for component in members)
+    return [
+        (sorted(component), _covering_cycles(set(component), edges))
+        for component in _cyclic_components(edges)
+    ]
+
+
+def cycles(units: Units) -> list[list[str]]:
+    """Return cycle paths, e.g. ["a", "b", "a"], such that every unit on a cycle
+    is on one (one or more per cyclic component), in name order."""
+    return sorted(path for _, paths in _tangles(units) for path in paths)
 
 
 def cyclic_units(units: Units) -> set[str]:
@@ -138,12 +224,45 @@ def cyclic_units(units: Units) -> set[str]:
     return {name for component in _cyclic_components(_edges(units)) for name in component}
 
 
+_REASON_UNITS = 10  # a longer cycle is shortened in each member's reason (status carries one per unit)
+
+
+def cycle_reasons(units: Units) -> dict[str, str]:
+    """Return, for every unit on a cycle, why it is held back, naming a cycle
+    it is on: whole when short, else from the unit to its neighbours and back
+    (`pidone check` names it whole)."""
+    reasons: dict[str, str] = {}
+    for _, paths in _tangles(units):
+        for path in paths:
+            members = path[:-1]
+            whole = "in a dependency cycle: " + " -> ".join(path)
+            for index, name in enumerate(members):
+                if name in reasons:
+                    continue
+                if len(members) <= _REASON_UNITS:
+                    reasons[name] = whole
+                    continue
+                around = members[index:] + members[:index]
+                shown = " -> ".join([*around[:3], "...", around[-1], name])
+                reasons[name] = f"in a dependency cycle of {len(members)} units: {shown}"
+    return reasons
+
+
+_TANGLE_NAMES = 10  # members listed after a cycle that is part of a larger tangle
+
+
 def _cycle_problems(units: Units) -> list[Problem]:
-    """Return one error per cycle, on the file of the cycle's first unit."""
-    return [
-        Problem(units[path[0]].path, "dependency cycle: " + " -> ".join(path), where="[dependencies]")
-        for path in cycles(units)
-    ]
+    """Return one error per cycle, on the file of the cycle's first unit; a
+    cycle that is part of a larger tangle lists the tangle's members too."""
+    problems = []
+    for members, paths in _tangles(units):
+        shown = ", ".join(members[:_TANGLE_NAMES]) + (", ..." if len(members) > _TANGLE_NAMES else "")
+        for path in paths:
+            message = "dependency cycle: " + " -> ".join(path)
+            if len(members) > len(path) - 1:
+                message += f" (in a tangle of {len(members)} units: {shown})"
+            problems.append((path, Problem(units[path[0]].path, message, where="[dependencies]")))
+    return [problem for _, problem in sorted(problems, key=lambda item: item[0])]
 
 
 # --- checking ----------------------------------------------------------------

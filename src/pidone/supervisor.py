@@ -30,7 +30,8 @@ from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
-               b"PIDONE_STOP_DELAY", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES")
+               b"PIDONE_STOP_DELAY", b"PIDONE_KILL_GRACE", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID",
+               b"LISTEN_FDNAMES")
 MAINPID_RECHECK = 0.1  # s: a handed-over main that is another's zombie is looked at again
 MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan at stop
 FDS_PER_UNIT = 4  # two log pipes, a pidfd, an exec-error pipe
@@ -566,8 +567,8 @@ class Supervisor:
         for name in result.errors:
             if name in self.units:
                 plan[name] = self.units[name]  # a broken file keeps its last good definition
-        errors, warnings = graph.check(plan, invalid=result.errors.keys())
-        blocked = {name: "in a dependency cycle" for name in graph.cyclic_units(plan)}
+        errors, warnings = map(loader.locate, graph.check(plan, invalid=result.errors.keys()))
+        blocked = graph.cycle_reasons(plan)
         blocked.update(graph.blocked_by_missing(plan))
         for name in result.errors:
             if name not in plan:

@@ -406,11 +406,13 @@ def parse_string(value: object, *, empty: bool = False) -> str:
 
 
 def parse_argv(value: object) -> tuple[str, ...]:
-    """Return a command as argv: a list of non-empty strings, or a string split like a shell.
+    """Return a command as argv: a list of strings, or a string split like a shell.
 
     The string form is split with `shlex.split` and never run by a shell.
-    Raises ValueError when the value is empty, has an empty or non-string
-    word, holds NUL, or cannot be split (an unclosed quote).
+    Any word but the first may be empty (`redis-server --save ""`); the
+    first names the program. Raises ValueError when the value is empty, the
+    program is empty, a word is not a string, holds NUL, or the string
+    cannot be split (an unclosed quote).
     """
     expected = "expected a non-empty array of strings, or a string"
     if isinstance(value, str):
@@ -421,6 +423,8 @@ def parse_argv(value: object) -> tuple[str, ...]:
             raise ValueError(f"cannot split {show(value)} into words: {exc}") from None
         if not words:
             raise ValueError(f"{expected}, got an empty command")
+        if not words[0]:
+            raise ValueError(f"{expected}; word 1 (the program) is empty")
         return tuple(words)
     if not isinstance(value, list):
         raise ValueError(f"{expected}, got {describe(value)}")
@@ -429,8 +433,8 @@ def parse_argv(value: object) -> tuple[str, ...]:
     for index, word in enumerate(value, 1):
         if not isinstance(word, str):
             raise ValueError(f"{expected}; word {index} is {describe(word)}")
-        if not word:
-            raise ValueError(f"{expected}; word {index} is empty")
+        if not word and index == 1:
+            raise ValueError(f"{expected}; word 1 (the program) is empty")
         if "\0" in word:
             raise ValueError(f"word {index} contains a NUL character: {show(word)}")
     return tuple(value)

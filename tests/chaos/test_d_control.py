@@ -145,7 +145,7 @@ def test_d7_environment_keys_are_checked_and_pidone_config_never_leaks(chaos, tm
     c.write("show", {"service": {"type": "oneshot", "command": ["sh", "-c", "env | grep -c '^PIDONE_RUNTIME_DIR=' || true"]}})
     assert c.request("reload", timeout=30)["ok"]
     for name in ("eq", "newline", "digit"):
-        c.p.find_line(rf"{name}\.toml: .*environment")
+        c.p.find_line(rf"{name}\.toml:3: .*environment")
         assert name not in c.states()
     c.p.find_line(r"^show \| 0$")
     c.check()

@@ -51,8 +51,8 @@ def test_three_broken_files_are_all_reported_in_one_run(tmp_path):
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
         f"{tmp_path}/a.toml:1:18: invalid TOML: illegal character '\\n'",
-        f"{tmp_path}/b.toml: [service] usr: unknown key, did you mean 'user'?",
-        f"{tmp_path}/c.toml: [service] command: expected a non-empty array of strings, or a string, got an integer (42)",
+        f"{tmp_path}/b.toml:3: [service] usr: unknown key, did you mean 'user'?",
+        f"{tmp_path}/c.toml:2: [service] command: expected a non-empty array of strings, or a string, got an integer (42)",
     ]
     assert run.stdout == "invalid: 3 errors in 3 files; 1 valid unit\n"
 
@@ -63,8 +63,8 @@ def test_graph_errors_and_warnings(tmp_path):
     run = pidone("check", str(tmp_path))
     assert run.returncode == 1
     assert run.stderr.splitlines() == [
-        f"{tmp_path}/a.toml: [dependencies]: dependency cycle: a -> b -> a",
-        f"{tmp_path}/b.toml: [dependencies] wants: warning: missing dependency 'ghost', ignored",
+        f"{tmp_path}/a.toml:3: [dependencies]: dependency cycle: a -> b -> a",
+        f"{tmp_path}/b.toml:5: [dependencies] wants: warning: missing dependency 'ghost', ignored",
     ]
     assert run.stdout == "invalid: 1 error in 1 file, 1 warning; 2 valid units\n"
 
@@ -73,7 +73,7 @@ def test_warnings_alone_still_pass(tmp_path):
     write(tmp_path, "web.toml", GOOD + '[dependencies]\nwants = ["cache"]\n')
     run = pidone("check", str(tmp_path))
     assert run.returncode == 0
-    assert run.stderr == f"{tmp_path}/web.toml: [dependencies] wants: warning: missing dependency 'cache', ignored\n"
+    assert run.stderr == f"{tmp_path}/web.toml:4: [dependencies] wants: warning: missing dependency 'cache', ignored\n"
     assert run.stdout == "batch 1: web\nok: 1 valid unit in 1 batch, 1 warning\n"
 
 
@@ -82,7 +82,7 @@ def test_requiring_a_broken_unit_is_not_reported_as_missing(tmp_path):
     write(tmp_path, "web.toml", GOOD + '[dependencies]\nrequires = ["db"]\n')
     run = pidone("check", str(tmp_path))
     assert run.returncode == 1
-    assert "missing dependency" not in run.stderr and "db.toml: [service] command: missing" in run.stderr
+    assert "missing dependency" not in run.stderr and "db.toml:1: [service] command: missing" in run.stderr
 
 
 def test_check_runs_nothing(tmp_path):
@@ -109,7 +109,7 @@ def test_json_output(tmp_path):
              "message": "invalid TOML: invalid value"},
         ],
         "warnings": [
-            {"file": f"{tmp_path}/web.toml", "line": None, "col": None, "where": "[dependencies] wants",
+            {"file": f"{tmp_path}/web.toml", "line": 5, "col": None, "where": "[dependencies] wants",
              "message": "missing dependency 'cache', ignored"},
         ],
     }  # fmt: skip
@@ -167,7 +167,7 @@ def test_graph_marks_missing_units_and_fails_on_errors(tmp_path):
     run = pidone("graph", str(tmp_path))
     assert run.returncode == 1
     assert '  "db" [color=red, fontcolor=red, label="db (missing)"];' in run.stdout.splitlines()
-    assert run.stderr == f"{tmp_path}/web.toml: [dependencies] requires: missing dependency 'db'\n"
+    assert run.stderr == f"{tmp_path}/web.toml:4: [dependencies] requires: missing dependency 'db'\n"
 
 
 def test_graph_of_the_example_units():

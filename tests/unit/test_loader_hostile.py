@@ -59,32 +59,32 @@ def test_bad_toml_is_reported_with_line_and_column(tmp_path, data, message):
 
 def test_a_misspelt_user_fails_closed(tmp_path):
     result, found = load_with_good(tmp_path, "svc.toml", GOOD + b'usr = "nobody"\n')
-    assert found == [f"{tmp_path}/svc.toml: [service] usr: unknown key, did you mean 'user'?"]
+    assert found == [f"{tmp_path}/svc.toml:3: [service] usr: unknown key, did you mean 'user'?"]
     assert "svc" not in result.units
 
 
 @pytest.mark.parametrize(
     ("data", "messages"),
     [
-        (b"[service]\ncmd = 42\n", ["[service] cmd: unknown key, did you mean 'command'?",
-                                    '[service] command: missing: every unit needs a command, e.g. command = ["/usr/bin/app", "--flag"]']),
-        (b"[service]\ncommand = []\n", ["[service] command: expected a non-empty array of strings, or a string, got an empty array"]),
-        (b"restart = 5\n" + GOOD, ["restart: expected a table ([restart]), got an integer (5)"]),
-        (GOOD + b'[ready]\ntimeout = "ten"\n', ['[ready] timeout: expected seconds as a number, or a string such as '
+        (b"[service]\ncmd = 42\n", ["2: [service] cmd: unknown key, did you mean 'command'?",
+                                    '1: [service] command: missing: every unit needs a command, e.g. command = ["/usr/bin/app", "--flag"]']),
+        (b"[service]\ncommand = []\n", ["2: [service] command: expected a non-empty array of strings, or a string, got an empty array"]),
+        (b"restart = 5\n" + GOOD, ["1: restart: expected a table ([restart]), got an integer (5)"]),
+        (GOOD + b'[ready]\ntimeout = "ten"\n', ['4: [ready] timeout: expected seconds as a number, or a string such as '
                                                '"250ms", "1.5s", "2m", "1h" or "1m30s", got \'ten\'']),
-        (GOOD + b"[stop]\ntimeout = nan\n", ['[stop] timeout: expected seconds as a number, or a string such as '
+        (GOOD + b"[stop]\ntimeout = nan\n", ['4: [stop] timeout: expected seconds as a number, or a string such as '
                                             '"250ms", "1.5s", "2m", "1h" or "1m30s", got nan']),
-        (GOOD + b"[stop]\ntimeout = -inf\n", ["[stop] timeout: must not be negative, got -inf"]),
-        (GOOD + b"[stop]\ntimeout = 1e308\n", ["[stop] timeout: must be at most one year (31536000 s), got 1e+308"]),
+        (GOOD + b"[stop]\ntimeout = -inf\n", ["4: [stop] timeout: must not be negative, got -inf"]),
+        (GOOD + b"[stop]\ntimeout = 1e308\n", ["4: [stop] timeout: must be at most one year (31536000 s), got 1e+308"]),
         (GOOD + b"[restart]\nmax_retries = 123456789012345678901234567890\n",
-         ["[restart] max_retries: expected an integer from 0 to 1000000, got 123456789012345678901234567890"]),
-        (b'[service]\ncommand = ["sh", "\\u0000"]\n', ["[service] command: word 2 contains a NUL character: '\\x00'"]),
-        (GOOD + b'environment = { A = "\\u0000" }\n', ["[service] environment: A: must not contain a NUL character"]),
+         ["4: [restart] max_retries: expected an integer from 0 to 1000000, got 123456789012345678901234567890"]),
+        (b'[service]\ncommand = ["sh", "\\u0000"]\n', ["2: [service] command: word 2 contains a NUL character: '\\x00'"]),
+        (GOOD + b'environment = { A = "\\u0000" }\n', ["3: [service] environment: A: must not contain a NUL character"]),
     ],
 )
 def test_wrong_types_and_ranges_are_rejected_before_anything_runs(tmp_path, data, messages):
     result, found = load_with_good(tmp_path, "svc.toml", data)
-    assert found == [f"{tmp_path}/svc.toml: {message}" for message in messages]
+    assert found == [f"{tmp_path}/svc.toml:{message}" for message in messages]
 
 
 def test_a_huge_integer_literal_is_a_problem():
@@ -307,7 +307,7 @@ def test_a_name_key_is_refused():
     with pytest.raises(ConfigError) as caught:
         parse_unit("x", b'name = "../../etc/cron.d/x"\n' + GOOD, "x.toml")
     assert [str(p) for p in caught.value.problems] == [
-        "x.toml: name: unknown key: a unit's name is its file's name (NAME.toml)"
+        "x.toml:1: name: unknown key: a unit's name is its file's name (NAME.toml)"
     ]
 
 

@@ -197,6 +197,10 @@ def test_exec_and_path_probes():
         ("gunicorn -b 0.0.0.0:8000 app:app", ("gunicorn", "-b", "0.0.0.0:8000", "app:app")),
         ("sh -c 'echo $HOME && ls'", ("sh", "-c", "echo $HOME && ls")),
         ('a "b c" d\\ e', ("a", "b c", "d e")),
+        # any word but the first may be empty: `redis-server --save ""` turns snapshots off
+        (["redis-server", "--save", "", "--logfile", ""], ("redis-server", "--save", "", "--logfile", "")),
+        ('redis-server --save "" --logfile \'\'', ("redis-server", "--save", "", "--logfile", "")),
+        (["a", ""], ("a", "")),
     ],
 )
 def test_commands(value, argv):
@@ -210,7 +214,10 @@ def test_commands(value, argv):
         ([], "got an empty array"),
         ("", "got an empty command"),
         ("   ", "got an empty command"),
-        (["a", ""], "word 2 is empty"),
+        ([""], "word 1 (the program) is empty"),
+        (["", "a"], "word 1 (the program) is empty"),
+        ('"" a', "word 1 (the program) is empty"),
+        ("''", "word 1 (the program) is empty"),
         (["a", 1], "word 2 is an integer (1)"),
         ("a 'b", "cannot split \"a 'b\" into words: No closing quotation"),
         (["a\0"], "word 1 contains a NUL character"),

@@ -13,7 +13,7 @@ import sys
 USAGE = """\
 usage: pidone [OPTIONS]                  run as init over the units directory
        pidone [OPTIONS] -- CMD [ARG...]  the same, with CMD as the main command
-       pidone SUBCOMMAND [...]           see below
+       pidone [OPTIONS] SUBCOMMAND [...] see below (the options that apply to it do)
 
 options (each also an environment variable; the flag wins):
   --units DIR            units directory            (PIDONE_UNITS, /etc/units)
@@ -21,6 +21,7 @@ options (each also an environment variable; the flag wins):
   --log-format FORMAT    text or json               (PIDONE_LOG_FORMAT, text)
   --http HOST:PORT       health/metrics endpoint    (PIDONE_HTTP, off)
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
+  --kill-grace SECONDS   at exit, SIGTERM to leftovers, SIGKILL after (PIDONE_KILL_GRACE, 2)
   --version              print the version and exit
 
 subcommands (each takes --help; the ones that print state take --json):
@@ -49,6 +50,16 @@ SUBCOMMANDS: dict[str, str] = {
 
 EXIT_USAGE = 2
 
+# The init's options: flag -> key (its variable is PIDONE_<KEY>).
+_FLAGS = {
+    "--units": "units",
+    "--runtime-dir": "runtime_dir",
+    "--log-format": "log_format",
+    "--http": "http",
+    "--stop-delay": "stop_delay",
+    "--kill-grace": "kill_grace",
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run `pidone` with `argv` (default: sys.argv[1:]); return the exit status."""
@@ -57,19 +68,74 @@ def main(argv: list[str] | None = None) -> int:
         # `docker run IMAGE pidone -- sh` with ENTRYPOINT ["pidone"] gives us
         # our own name first: take it as the user meant it.
         args = args[1:]
-    if args and args[0] in SUBCOMMANDS:
-        module_name, func_name = SUBCOMMANDS[args[0]].split(":")
+    options, word, rest = _split_leading_options(args)
+    if word in SUBCOMMANDS:
+        try:
+            _apply_to_subcommand(word, options)
+        except ValueError as exc:
+            return _usage_error(str(exc))
+        module_name, func_name = SUBCOMMANDS[word].split(":")
         func = getattr(importlib.import_module(module_name), func_name)
-        return func(args[1:])
-    if args and args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(USAGE)
-        return 0
-    if args and args[0] == "--version":
-        from pidone import __version__
+        return func(rest)
+    if word in ("-h", "--help", "help") or word == "--version":
+        try:
+            _check_options(_parse_flags(options))
+        except ValueError as exc:
+            return _usage_error(str(exc))
+        if word == "--version":
+            from pidone import __version__
 
-        print(f"pidone {__version__}")
+            print(f"pidone {__version__}")
+        else:
+            sys.stdout.write(USAGE)
         return 0
     return _run_init(args)
+
+
+# An init option that a subcommand can use applies to it through its
+# environment variable (as if it had been set): the subcommands read it
+# already, and a flag after the subcommand still wins. The others shape only
+# the running init: checked, then ignored, so that an ENTRYPOINT carrying
+# them still runs every subcommand.
+_CONTROL_VERBS = ("status", "start", "stop", "restart", "reload", "logs", "events", "reexec")
+_APPLIES_TO = {
+    "runtime_dir": ("PIDONE_RUNTIME_DIR", _CONTROL_VERBS),
+    "units": ("PIDONE_UNITS", ("check", "graph")),
+}
+
+
+def _split_leading_options(args: list[str]) -> tuple[list[str], str | None, list[str]]:
+    """Split `args` into (the init options before the first word that is not
+    one, that word, what follows it). The word is None at the end or at
+    '--'. Our own name after the options is skipped, as it is first."""
+    options: list[str] = []
+    skipped_name = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            break
+        if arg in SUBCOMMANDS or arg in ("-h", "--help", "help", "--version"):
+            return options, arg, args[i + 1 :]
+        if arg == "pidone" and options and not skipped_name:
+            skipped_name = True
+            i += 1
+            continue
+        takes_value = arg in _FLAGS  # `--units DIR`; `--units=DIR` is one word
+        options += args[i : i + 1 + takes_value]
+        i += 1 + takes_value
+    return options, None, []
+
+
+def _apply_to_subcommand(verb: str, options: list[str]) -> None:
+    """Check `options` (given before `verb`) as the init would, then set the
+    variables of the ones `verb` uses; raise ValueError naming what is wrong."""
+    values = _parse_flags(options, before=verb)
+    _check_options(values)
+    for key, value in values.items():
+        variable, verbs = _APPLIES_TO.get(key, ("", ()))
+        if verb in verbs:
+            os.environ[variable] = value
 
 
 def _run_init(args: list[str]) -> int:
@@ -90,25 +156,19 @@ def _run_init(args: list[str]) -> int:
     return run(options)
 
 
-def _parse_options(args: list[str], env: os._Environ[str] | dict[str, str]):
-    """Turn flags and PIDONE_* variables into daemon Options; raise ValueError."""
-    from pidone.daemon import Options
-
-    values = {
-        "units": env.get("PIDONE_UNITS"),
-        "runtime_dir": env.get("PIDONE_RUNTIME_DIR"),
-        "log_format": env.get("PIDONE_LOG_FORMAT"),
-        "http": env.get("PIDONE_HTTP"),
-        "stop_delay": env.get("PIDONE_STOP_DELAY"),
-    }
-    flags = {f"--{key.replace('_', '-')}": key for key in values}
+def _parse_flags(args: list[str], before: str | None = None) -> dict[str, str]:
+    """Return {option key: value} for the flags in `args` (given before the
+    subcommand `before`, if any); raise ValueError."""
+    values: dict[str, str] = {}
     i = 0
     while i < len(args):
         arg = args[i]
         name, eq, inline = arg.partition("=")
-        if name not in flags:
+        if name not in _FLAGS:
             if arg.startswith("-"):
                 raise ValueError(f"unknown option {arg!r}")
+            if before:
+                raise ValueError(f"unexpected {arg!r} before the subcommand {before!r}")
             raise ValueError(f"unknown subcommand {arg!r}")
         if eq:
             value = inline
@@ -117,9 +177,26 @@ def _parse_options(args: list[str], env: os._Environ[str] | dict[str, str]):
             if i >= len(args):
                 raise ValueError(f"option {name} needs a value")
             value = args[i]
-        values[flags[name]] = value
+        values[_FLAGS[name]] = value
         i += 1
+    return values
+
+
+def _parse_options(args: list[str], env: os._Environ[str] | dict[str, str]):
+    """Turn flags and PIDONE_* variables into daemon Options; raise ValueError."""
+    from pidone.daemon import Options
+
+    values = {key: env.get(f"PIDONE_{key.upper()}") for key in _FLAGS.values()}
+    values.update(_parse_flags(args))
     return Options.from_strings(values)
+
+
+def _check_options(values: dict[str, str]) -> None:
+    """Raise ValueError when a value given is malformed, used or not."""
+    if values:  # `pidone status` alone need not import the init
+        from pidone.daemon import Options
+
+        Options.from_strings(values)
 
 
 def _usage_error(message: str) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pidone import graph
 from pidone.errors import Problem
-from pidone.loader import LoadResult, load_directory
+from pidone.loader import LoadResult, load_directory, locate
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -123,7 +123,7 @@ def _examine(directory: str) -> _Report:
     """Load `directory` and check its graph; return every error and warning found."""
     load = load_directory(directory)
     graph_errors, graph_warnings = graph.check(load.units, invalid=load.errors.keys())
-    return _Report(load, load.problems() + graph_errors, load.warnings + graph_warnings)
+    return _Report(load, load.problems() + locate(graph_errors), load.warnings + locate(graph_warnings))
 
 
 def _print_problems(report: _Report) -> None:

@@ -10,6 +10,7 @@ cycles) is `graph.check`'s business, not this module's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -19,12 +20,13 @@ from typing import Any
 
 from pidone.errors import ConfigError, Problem
 from pidone.loader.build import Builder, unit_from_dict, unit_to_dict
+from pidone.loader.keylines import key_lines, line_of
 from pidone.loader.schema import HEALTH_PROBES, READY_PROBES, SCHEMA, TABLES, Problems, printable
 from pidone.units import NAME_RULE, Unit, show, valid_name
 
 __all__ = [
     "HEALTH_PROBES", "READY_PROBES", "SCHEMA", "TABLES", "LoadResult", "load_directory", "load_units",
-    "parse_unit", "unit_from_dict", "unit_to_dict",
+    "locate", "parse_unit", "unit_from_dict", "unit_to_dict",
 ]  # fmt: skip
 
 SUFFIX = ".toml"
@@ -78,6 +80,45 @@ def parse_unit(name: str, data: bytes, path: str) -> Unit:
     if unit is None:
         raise ConfigError(errors)
     return unit
+
+
+_WHERE = re.compile(r"\[(?P<table>[a-z_]+)\](?: (?P<key>[a-z_]+))?")
+
+
+def locate(problems: list[Problem]) -> list[Problem]:
+    """Return `problems` with the line of the key each names ("[dependencies]
+    requires"), read again from its file: for the problems found after
+    loading (the dependency graph's). A file that cannot be read again as a
+    regular file just leaves its problems without a line."""
+    files: dict[str, dict[tuple[str, ...], int]] = {}
+    located = []
+    for problem in problems:
+        match = _WHERE.fullmatch(problem.where) if problem.line is None else None
+        if match:
+            if problem.path not in files:
+                files[problem.path] = _key_lines_of(problem.path)
+            key = (match["table"], match["key"]) if match["key"] else (match["table"],)
+            line = line_of(files[problem.path], key)
+            if line is not None:
+                problem = dataclasses.replace(problem, line=line)
+        located.append(problem)
+    return located
+
+
+def _key_lines_of(path: str) -> dict[tuple[str, ...], int]:
+    """Return the key lines of the unit file at `path`, or {} if it cannot be read (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return {}
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {}
+        return key_lines(_read_capped(fd).decode("utf-8"))
+    except (OSError, _Refused, UnicodeDecodeError, RecursionError):
+        return {}
+    finally:
+        os.close(fd)
 
 
 # --- the directory -----------------------------------------------------------
@@ -270,6 +311,8 @@ def _parse_file(name: str, data: bytes, path: str) -> tuple[Unit | None, list[Pr
         problems.error("", "cannot parse: out of memory")
     except Exception as exc:  # a hostile file must never take pidone down
         problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
+    if problems.errors or problems.warnings:
+        problems.locate()  # only now: a good file never pays for positions
     if problems.errors:
         return None, problems.finish(), problems.warnings
     return unit, [], problems.warnings
@@ -287,7 +330,9 @@ def _decode(data: bytes, problems: Problems) -> dict[str, Any] | None:
         problems.at(line, col, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})")
         return None
     try:
-        return tomllib.loads(text)
+        document = tomllib.loads(text)
+        problems.text = text
+        return document
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _TOML_POSITION.fullmatch(message)

@@ -126,7 +126,7 @@ class Builder:
         """Return `document[table]` as a Table (empty when absent or not a table)."""
         data = document.get(table, {})
         if not isinstance(data, dict):
-            self.problems.error(table, f"expected a table ([{table}]), got {describe(data)}")
+            self.problems.error(table, f"expected a table ([{table}]), got {describe(data)}", (table,))
             return Table(self.problems, table, {}, broken=True)
         section = Table(self.problems, table, data)
         section.check_keys()
@@ -160,12 +160,13 @@ class Builder:
         pairs = []
         for key, text in value.items():
             if not ENV_KEY_RE.fullmatch(key):
-                t.error("environment", f"{show(key)} is not a variable name: expected [A-Za-z_][A-Za-z0-9_]*")
+                t.error("environment", f"{show(key)} is not a variable name: expected [A-Za-z_][A-Za-z0-9_]*",
+                        within=(key,))
             elif not isinstance(text, str):
                 quoted = f'; quote it: {key} = "{show(text)}"' if isinstance(text, int | float) else ""
-                t.error("environment", f"{key}: expected a string, got {describe(text)}{quoted}")
+                t.error("environment", f"{key}: expected a string, got {describe(text)}{quoted}", within=(key,))
             elif "\0" in text:
-                t.error("environment", f"{key}: must not contain a NUL character")
+                t.error("environment", f"{key}: must not contain a NUL character", within=(key,))
             else:
                 pairs.append((key, text))
         return tuple(pairs)
@@ -176,7 +177,7 @@ class Builder:
         lists = {key: t.get(key, names, ()) for key in SCHEMA["dependencies"]}
         for key, listed in lists.items():
             if len(set(listed)) != len(listed):
-                self.problems.warn(t.where(key), "lists a unit more than once")
+                self.problems.warn(t.where(key), "lists a unit more than once", t.key(key))
                 lists[key] = tuple(dict.fromkeys(listed))
         return DependenciesSection(**lists)
 
@@ -208,7 +209,7 @@ class Builder:
         """Return the [health] section; settings without a probe are a warning."""
         probe = self._probe(t, HEALTH_PROBES)
         if probe is None and t.data and "path" not in t.data:
-            self.problems.warn("[health]", "no probe (tcp, http or exec), so no health checks are made")
+            self.problems.warn("[health]", "no probe (tcp, http or exec), so no health checks are made", ("health",))
         return HealthSection(
             probe=probe,
             interval=t.get("interval", duration(positive=True, minimum=MIN_INTERVAL), DEFAULT_HEALTH_INTERVAL),

@@ -3,6 +3,7 @@ value, and the problems of one file (each naming its table and key)."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -55,26 +56,59 @@ def printable(text: str) -> str:
 
 
 
+Key = tuple[str, ...]  # a key's path in the document: ("service", "user")
+
+
 class Problems:
-    """The errors and warnings of one file."""
+    """The errors and warnings of one file.
+
+    Each may name the key it comes from; `locate` then finds that key's
+    line in the file's `text`. Positions cost a scan of the text, so they
+    are found only for a file that has problems, never for a good one.
+    """
 
     def __init__(self, path: str):
         self.path = path
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
         self.dropped = 0
+        self.text: str | None = None  # the decoded file, once there is one
+        self._error_keys: list[Key] = []  # the key of each error, () for none
+        self._warning_keys: list[Key] = []
 
-    def error(self, where: str, message: str) -> None:
-        """Record an error at `where` ("[service] user"; "" for the whole file)."""
+    def error(self, where: str, message: str, key: Key = ()) -> None:
+        """Record an error at `where` ("[service] user"; "" for the whole file), from `key` if any."""
+        if not self.full:
+            self._error_keys.append(key)
         self._add(Problem(self.path, message, where=where))
 
     def at(self, line: int, col: int, message: str) -> None:
         """Record an error at a line and column the TOML parser reported."""
+        if not self.full:
+            self._error_keys.append(())
         self._add(Problem(self.path, message, line=line, col=col))
 
-    def warn(self, where: str, message: str) -> None:
-        """Record a warning at `where`."""
+    def warn(self, where: str, message: str, key: Key = ()) -> None:
+        """Record a warning at `where`, from `key` if any."""
+        self._warning_keys.append(key)
         self.warnings.append(Problem(self.path, message, where=where, warning=True))
+
+    def locate(self) -> None:
+        """Give every problem that comes from a key the line of that key (or of
+        its nearest parent written in the file: a missing key's table)."""
+        if self.text is None or not any((*self._error_keys, *self._warning_keys)):
+            return
+        from pidone.loader.keylines import key_lines, line_of
+
+        try:
+            lines = key_lines(self.text)
+        except Exception:  # noqa: BLE001 - nested past the stack, or a scanner bug: no lines, every problem
+            return
+        for problems, keys in ((self.errors, self._error_keys), (self.warnings, self._warning_keys)):
+            for index, key in enumerate(keys):
+                line = line_of(lines, key) if key else None
+                if line is not None and problems[index].line is None:
+                    problems[index] = dataclasses.replace(problems[index], line=line)
 
     @property
     def full(self) -> bool:
@@ -115,9 +149,13 @@ class Table:
             key = key[:57] + "..."
         return f"[{self.table}] {key}" if self.table else key
 
-    def error(self, key: str, message: str) -> None:
-        """Record an error about `key`."""
-        self.problems.error(self.where(key), message)
+    def key(self, key: str, *within: str) -> Key:
+        """Return the document path of `key` (and of `within` below it): ("service", "user")."""
+        return (self.table, key, *within) if self.table else (key, *within)
+
+    def error(self, key: str, message: str, *, within: tuple[str, ...] = ()) -> None:
+        """Record an error about `key` (about `within` inside its value, when given)."""
+        self.problems.error(self.where(key), message, self.key(key, *within))
 
     def get(self, key: str, parse: Callable[[Any], T], default: T) -> T:
         """Return `parse(value)` for `key`, or `default` when absent or invalid (then recorded)."""
