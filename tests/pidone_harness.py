@@ -69,8 +69,9 @@ class PidOne:
         timeout: float = 60,
         namespace: bool = True,
         cwd: str | None = None,
+        entry: list[str] | None = None,
     ):
-        python = [sys.executable, "-m", "pidone"]
+        python = [sys.executable, *(entry or ["-m", "pidone"])]
         prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
         self.argv = [*prefix, *python, *args]
         self.timeout = timeout

@@ -60,6 +60,9 @@ class Loop:
         self._sequence = itertools.count()
         self._signal_callbacks: dict[int, Callable[[int], None]] = {}
         self._stopping = False
+        # Called before every wait for events: whatever the last turn changed
+        # is made durable there (the daemon's state update), never later.
+        self.before_sleep: Callback | None = None
         self._on_error = on_error or (lambda text: sys.stderr.write(text))
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
@@ -120,6 +123,8 @@ class Loop:
 
     def run_once(self) -> None:
         """Wait for the next event or deadline and dispatch what is ready."""
+        if self.before_sleep is not None:
+            self._dispatch(self.before_sleep)
         timeout = self._next_timeout()
         try:
             ready = self._epoll.poll(-1 if timeout is None else timeout)
