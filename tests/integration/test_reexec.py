@@ -58,6 +58,7 @@ def start(pidone, tmp_path: Path, units: dict[str, dict], *, env=None, **kwargs)
     p.runtime = tmp_path / "run"
     p.wait_ready()
     wait_for((tmp_path / "run" / "private" / "control.sock").exists, 15, "the control socket")
+    wait_for((tmp_path / "run" / "private" / "state").is_symlink, 15, "the state link (made right after)")
     return p
 
 
