@@ -56,7 +56,10 @@ class Connection:
 
     def reply(self, data: bytes) -> None:
         """Send a final reply and close once it has drained."""
-        self.server.before_reply()  # what the answer says is in the state first
+        try:
+            self.server.before_reply()  # what the answer says is in the state first
+        except Exception as exc:  # noqa: BLE001 - the answer must go out all the same
+            self.server._log(f"cannot update the state before answering: {exc!r}")
         self._close_when_flushed = True
         self._arm_deadline()
         self._send(data, MAX_REPLY_BACKLOG)
