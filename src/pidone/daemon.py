@@ -263,7 +263,7 @@ class Init:
             state = state or MemState.create()
         except PidoneError as exc:
             raise StartupError(f"state: {exc}") from None
-        self.handover = Handover(self, state, private)
+        self.handover = Handover(self, state, private, SELFTEST)
         self.supervisor.on_change = self.handover.changed
 
     def _start_http(self) -> None:

@@ -32,8 +32,9 @@ def link_target(fd: int) -> str:
 class Handover:
     """The state's memfd and the re-exec of one Init."""
 
-    def __init__(self, init: Init, state: MemState, private_dir: str):
+    def __init__(self, init: Init, state: MemState, private_dir: str, selftest_owner: str):
         self.init = init
+        self.selftest_owner = selftest_owner  # what the reaper calls the selftest child
         self.state = state
         self.link = os.path.join(private_dir, "state")
         st = os.stat(private_dir)
@@ -129,7 +130,6 @@ class Handover:
     def request(self, conn) -> None:
         """`pidone reexec`: check, selftest, then exec (see the module doc)."""
         from pidone.control import protocol
-        from pidone.daemon import SELFTEST
         from pidone.upgrade import ENV_FDS, ENV_SELFTEST, SELFTEST_TIMEOUT, check_program, exec_argv
 
         init = self.init
@@ -183,7 +183,7 @@ class Handover:
             output.extend(chunk[: OUTPUT_CAP - len(output)])
 
         init.loop.add_reader(out_r, read_output)
-        init.reaper.watch(pid, SELFTEST)
+        init.reaper.watch(pid, self.selftest_owner)
         timer = init.loop.call_later(SELFTEST_TIMEOUT, lambda: init.system.send_signal(pid, signal.SIGKILL))
         self._selftest = {"pid": pid, "conn": conn, "fd": out_r, "output": output, "timer": timer}
 
