@@ -72,8 +72,9 @@ class PidOne:
         cwd: str | None = None,
         pass_fds: tuple[int, ...] = (),
         stdout=subprocess.PIPE,
+        entry: list[str] | None = None,
     ):
-        python = [sys.executable, "-m", "pidone"]
+        python = [sys.executable, *(entry or ["-m", "pidone"])]
         prefix = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"] if namespace else []
         self.argv = [*prefix, *python, *args]
         self.timeout = timeout

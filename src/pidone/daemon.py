@@ -41,7 +41,6 @@ SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 MAIN = "main command"  # the reaper owner of the main command
 SELFTEST = "selftest"  # the reaper owner of the re-exec pre-flight child
-STATE_WRITE_DELAY = 0.1  # state changes are written within this much time
 REAP_SLICE = 256  # exits handled per turn of the loop; the rest on the next
 
 
@@ -100,12 +99,14 @@ def run(options: Options) -> int:
 
     from pidone import fds
 
+    if upgrade.ENV_SELFTEST in os.environ:
+        return upgrade.selftest_child()  # the program a re-exec would run, checking itself
     resume = upgrade.take_resume()
     # Capture what we were given before changing anything: the main command
     # gets exactly this back (after a re-exec, the state carries it).
     inherited = SignalState.capture()
     passed = fds.inherited_fds() if options.command and not resume else set()
-    fds.close_on_exec_all_but(resume[1].values() if resume else ())
+    fds.close_on_exec_all_but(resume.values() if resume else ())
     inherited_fds = _open_fds() if resume else set()
     init = Init(options, inherited, SYSTEM)
     init.resume = resume
@@ -156,13 +157,12 @@ class Init:
         self.sweeping = False
         self.supervisor: Supervisor | None = None
         self.control = None  # the ControlServer, with units
-        self.resume: tuple[str, dict[str, int]] | None = None  # set when re-executed
+        self.resume: dict[str, int] | None = None  # the fds kept for us, when re-executed
         self.inherited_fds: set[int] = set()
         self.passed_fds: set[int] = set()  # what pidone inherited, for the main command
-        self.state_file = None  # store.StateFile, with units
-        self._state_timer = None
-        self._reexec_client = None  # the Connection waiting for a re-exec
-        self._selftest: dict | None = None  # the running pre-flight child
+        self.handover = None  # handover.Handover: the state's memfd and re-exec, with units
+        self._adopted_state = None  # memstate.MemState inherited across the exec
+        self._main_start: tuple[int, int | None] | None = None  # (pid, start time) of the main command
         self.http = None  # the HttpServer, with --http
         self.draining = False  # a shutdown began: readiness fails from now on
         self.started_at = time.time()
@@ -216,7 +216,9 @@ class Init:
             if self.supervisor is not None:
                 self.messages.say(f"starting {len(units)} unit(s) from {self.options.units}")
                 self.supervisor.submit(StartAll())
-        self._checkpoint()
+        if self.handover is not None:
+            self.handover.write()
+            self.loop.before_sleep = self.handover.flush
         self.loop.run()
         return self._finish()
 
@@ -249,7 +251,7 @@ class Init:
         from pidone.supervisor import Supervisor
 
         runtime = prepare_runtime_dir(self.options.runtime_dir)
-        fds = self.resume[1] if self.resume else {}
+        fds = self.resume or {}
         self.supervisor = Supervisor(
             units,
             units_dir=self.options.units,
@@ -265,23 +267,25 @@ class Init:
             on_all_stopped=self._units_stopped,
             notify_fd=fds.get("notify"),
         )
-        self.supervisor.on_change = self._state_changed
         if not self.resume:
             # Before the control socket: whoever sees pidone answer can connect (SPEC §14).
             self.supervisor.bind_sockets()
         from pidone.commands import Commands, init_info
         from pidone.control.server import ControlServer, private_directory
-        from pidone.store import StateFile
-        from pidone.upgrade import state_path
+        from pidone.handover import Handover
+        from pidone.memstate import MemState
 
         private = private_directory(runtime)
         commands = Commands(self.supervisor, lambda: init_info(self.started_at, self.options.units), self._reexec)
         self.control = ControlServer(self.loop, private, commands, self.messages.say, fd=fds.get("control"),
                                      ceiling=self.supervisor.fd_ceiling)
+        state, self._adopted_state = self._adopted_state, None
         try:
-            self.state_file = StateFile.create(state_path(private))
+            state = state or MemState.create()
         except PidoneError as exc:
-            raise StartupError(f"state file: {exc}") from None
+            raise StartupError(f"state: {exc}") from None
+        self.handover = Handover(self, state, private, SELFTEST)
+        self.supervisor.on_change = self.handover.changed
 
     def _start_http(self) -> None:
         import orjson
@@ -407,7 +411,7 @@ class Init:
             if exited.owner == MAIN:
                 self._on_main_exit(exited)
             elif exited.owner == SELFTEST:
-                self._selftest_done(exited)
+                self.handover.selftest_done(exited)
             elif self.supervisor is not None and self.supervisor.owns(exited.owner):
                 self.supervisor.on_child_exit(exited)
         if self.sweeping and self.reaper.no_children:
@@ -443,8 +447,10 @@ class Init:
 
         main = None
         if self.main_pid is not None and self.main_exit is None:
-            main = {"pid": self.main_pid, "start_time": read_start_time(self.main_pid),
-                    "took_terminal": self.took_terminal}
+            if self._main_start is None or self._main_start[0] != self.main_pid:
+                self._main_start = (self.main_pid, read_start_time(self.main_pid))
+            main = {"pid": self.main_pid, "start_time": self._main_start[1], "took_terminal": self.took_terminal}
+        handover = self.handover
         return {
             "schema": STATE_SCHEMA,
             "version": __version__,
@@ -453,125 +459,43 @@ class Init:
             "inherited": {"mask": sorted(self.inherited.mask), "ignored": sorted(self.inherited.ignored)},
             "main": main,
             "supervisor": self.supervisor.snapshot() if self.supervisor is not None else {},
+            # What a re-exec hands over, by role (checked on the other side),
+            # and which runtime directory this state belongs to (`status --offline`).
+            "fds": handover.held_fds() if handover is not None else {},
+            "runtime": handover.identity if handover is not None else None,
         }
 
-    def _state_changed(self) -> None:
-        """Something changed: write the state soon (batched, so a burst of
-        changes is one write; no timer at all while nothing changes)."""
-        if self._state_timer is None and self.state_file is not None:
-            self._state_timer = self.loop.call_later(STATE_WRITE_DELAY, self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        self._state_timer = None
-        if self.state_file is None:
-            return
-        import orjson
-
-        try:
-            self.state_file.write(orjson.dumps(self.snapshot()))
-        except PidoneError as exc:
-            self.messages.say(f"cannot write the state file: {exc}")
-
     def _reexec(self, conn) -> None:
-        """`pidone reexec`: pre-flight the installed code, then exec it."""
-        from pidone.control import protocol
-
-        busy = "a re-exec is already in progress" if self._selftest else ""
-        busy = busy or (self.supervisor.busy_reason() if self.supervisor else "")
-        if busy:
-            conn.reply(protocol.error("busy", f"cannot re-exec now: {busy}; try again in a moment"))
-            return
-        self._checkpoint()
-        from pidone.upgrade import SELFTEST_TIMEOUT, selftest_argv
-
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        try:
-            pid = os.posix_spawn(sys.executable, selftest_argv(self.state_file.path), dict(os.environ),
-                                 file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                               (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, out_w, 2)],
-                                 setsid=True, setsigmask=(),
-                                 setsigdef=[s for s in handled_signals() if s != signal.SIGKILL])
-        except OSError as exc:
-            # The interpreter we would exec cannot even be run (no execute
-            # bit, not a program): name it, and say so in the log as well.
-            os.close(out_r)
-            why = f"cannot run the selftest: {sys.executable}: {exc.strerror}"
-            self.messages.say(f"re-exec refused: {why}")
-            conn.reply(protocol.error("failed", f"{why}; nothing changed"))
-            return
-        finally:
-            os.close(out_w)
-        os.set_blocking(out_r, False)
-        output = bytearray()
-
-        def read_output() -> None:
-            try:
-                chunk = os.read(out_r, 65536)
-            except BlockingIOError:
-                return
-            if not chunk or len(output) > 65536:
-                self.loop.remove_reader(out_r)
-            output.extend(chunk[: 65536 - len(output)])
-
-        self.loop.add_reader(out_r, read_output)
-        self.reaper.watch(pid, SELFTEST)
-        timer = self.loop.call_later(SELFTEST_TIMEOUT, lambda: self.system.send_signal(pid, signal.SIGKILL))
-        self._selftest = {"pid": pid, "conn": conn, "fd": out_r, "output": output, "timer": timer}
-        conn.on_close.append(lambda: None)
-
-    def _selftest_done(self, exited: ChildExited) -> None:
-        from pidone.control import protocol
-        from pidone.upgrade import block_signals, exec_self
-
-        test, self._selftest = self._selftest, None
-        if test is None:
-            return
-        test["timer"].cancel()
-        try:
-            rest = os.read(test["fd"], 65536)
-            test["output"].extend(rest)
-        except OSError:
-            pass
-        self.loop.remove_reader(test["fd"])
-        os.close(test["fd"])
-        conn = test["conn"]
-        said = test["output"].decode("utf-8", "replace").strip()
-        if exited.exit_code != 0:
-            self.messages.say(f"re-exec refused: the selftest failed ({exited.shell_status}): {said}")
-            conn.reply(protocol.error("selftest-failed", f"the installed pidone failed its selftest; nothing changed:\n{said}"))
-            return
-        if conn.closed:
-            return
-        busy = self.supervisor.busy_reason() if self.supervisor else ""
-        if busy or self.shutting_down:
-            conn.reply(protocol.error("busy", f"cannot re-exec now: {busy or 'shutting down'}; try again"))
-            return
-        self.messages.say(f"re-executing: {said}")
-        self.control.answer_before_exec(keep=conn)
-        self.messages.sink.flush_blocking(0.5)
-        previous = block_signals(handled_signals())
-        self._checkpoint()
-        keep = [*self.supervisor.inheritable_fds(), self.control.listening_fd, conn.fd]
-        fds = {"control": self.control.listening_fd, "client": conn.fd}
-        if self.supervisor._notify is not None:
-            fds["notify"] = self.supervisor._notify.fd
-        error = exec_self(keep, self.state_file.path, fds)
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        self.messages.say(f"re-exec failed: {sys.executable}: {error.strerror}; carrying on as before")
-        conn.reply(protocol.error("failed", f"execv failed: {sys.executable}: {error.strerror}; nothing changed"))
+        """`pidone reexec` (see handover.py)."""
+        self.handover.request(conn)
 
     def _read_resume_state(self) -> dict | None:
-        """After a re-exec: the state, or None (reported) if it cannot be
-        trusted, in which case we rebuild from /proc instead."""
-        from pidone.upgrade import load_state, rebuild_units
+        """After a re-exec: map the memfd we were handed and read the state,
+        or None (reported) if it cannot be trusted, in which case we rebuild
+        from /proc instead (with a fresh memfd)."""
+        from pidone.memstate import MemState
+        from pidone.upgrade import ENV_FDS, check_fds, decode_state, rebuild_units
 
-        path = self.resume[0]
+        fd = self.resume.get("state")
         try:
-            state = load_state(path)
-            state["_units"] = rebuild_units(state)
+            if fd is None:
+                raise ValueError(f"no state was handed over ({ENV_FDS} has no 'state')")
+            memory = MemState.adopt(fd)
         except Exception as exc:  # noqa: BLE001 - any doubt: do not trust it
             self.messages.say(f"re-exec: the state cannot be trusted ({exc}); recognising our processes from /proc")
             return None
+        try:
+            found = memory.read()
+            state = decode_state(found.payload, found.minor)
+            problems = check_fds(state.get("fds", {}), self.resume)
+            if problems:
+                raise ValueError("the fds it names were not all handed over: " + "; ".join(problems))
+            state["_units"] = rebuild_units(state)
+        except Exception as exc:  # noqa: BLE001 - any doubt: do not trust it
+            memory.close()
+            self.messages.say(f"re-exec: the state cannot be trusted ({exc}); recognising our processes from /proc")
+            return None
+        self._adopted_state = memory
         if state.get("_minor", 0) > 0:
             self.messages.say("re-exec: the state was written by a newer pidone; fields it does not know are ignored")
         inherited = state.get("inherited", {})
@@ -584,7 +508,7 @@ class Init:
         from pidone.control import protocol
         from pidone.sysdeps import read_start_time
 
-        fds = self.resume[1]
+        fds = self.resume
         if state is not None:
             unknown = self.supervisor.restore(state["supervisor"]) if self.supervisor else []
             if unknown:
@@ -597,7 +521,7 @@ class Init:
                 self.reaper.watch(self.main_pid, MAIN)
             self.started_at = state.get("started_at", self.started_at)
         elif self.supervisor is not None:
-            kept = {fds.get("control"), fds.get("notify"), fds.get("client")}
+            kept = {fds.get("control"), fds.get("notify"), fds.get("client"), fds.get("state")}
             adopted = self.supervisor.adopt_from_proc(self.inherited_fds - kept)
             self.messages.say(f"re-exec: adopted {len(adopted)} running unit(s) from /proc: {' '.join(adopted) or '-'}")
             self.supervisor.bind_sockets()
@@ -683,8 +607,8 @@ class Init:
             self.http.close()
         if self.control is not None:
             self.control.close()
-        if self.state_file is not None:
-            self.state_file.close()
+        if self.handover is not None:
+            self.handover.close()
         if self.supervisor is not None:
             self.supervisor.close()
         self.messages.say(f"exiting with status {status}: {self.exit_reason}")

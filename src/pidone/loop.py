@@ -22,6 +22,7 @@ import traceback
 from typing import Callable
 
 Callback = Callable[[], None]
+BUSY_FLUSH = 0.1  # seconds: `before_sleep` runs at least this often while the loop never sleeps
 
 READ, WRITE = 0, 1  # index into a registration's [reader, writer]
 _MASKS = (select.EPOLLIN, select.EPOLLOUT)
@@ -60,6 +61,12 @@ class Loop:
         self._sequence = itertools.count()
         self._signal_callbacks: dict[int, Callable[[int], None]] = {}
         self._stopping = False
+        # Called before the loop blocks (and at least every BUSY_FLUSH seconds
+        # while it never does): whatever the last turns changed is put in
+        # the daemon's state there. Not before every turn: in a burst of
+        # events the loop does not sleep, and one update covers the burst.
+        self.before_sleep: Callback | None = None
+        self._flushed_at = 0.0
         self._on_error = on_error or (lambda text: sys.stderr.write(text))
         self._wakeup_r, self._wakeup_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self._wakeup_w, warn_on_full_buffer=False)
@@ -122,7 +129,17 @@ class Loop:
         """Wait for the next event or deadline and dispatch what is ready."""
         timeout = self._next_timeout()
         try:
-            ready = self._epoll.poll(-1 if timeout is None else timeout)
+            ready = None
+            if self.before_sleep is not None:
+                ready = self._epoll.poll(0) if timeout != 0 else None  # [] : we are about to sleep
+                now = time.monotonic()
+                if ready == [] or now - self._flushed_at > BUSY_FLUSH:
+                    self._flushed_at = now
+                    self._dispatch(self.before_sleep)
+                    if ready == []:
+                        ready, timeout = None, self._next_timeout()
+            if ready is None:
+                ready = self._epoll.poll(-1 if timeout is None else timeout)
         except BaseException:  # noqa: BLE001 - PID 1 must survive anything
             self._report("epoll failed")
             return

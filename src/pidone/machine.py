@@ -833,7 +833,7 @@ class Machine:
             data = rec.__dict__.copy()
             del data["unit"], data["next_unit"]
             for key in _ENUM_FIELDS:
-                data[key] = data[key].value
+                data[key] = data[key]._value_  # the plain attribute: .value is a slow descriptor
             data["leftovers"] = sorted(rec.leftovers)
             records[name] = data
         return {"records": records, "blocked": self._blocked, "killed_any": self._killed_any,

@@ -287,14 +287,12 @@ class Supervisor:
             "sockets": self._sockets.snapshot() if self._sockets is not None else {},
         }
 
-    def inheritable_fds(self) -> list[int]:
-        """The fds a re-exec must keep open: log pipes and the notify socket."""
-        fds = [fd for fd, *_ in self._router.snapshot()]
-        if self._notify is not None:
-            fds.append(self._notify.fd)
-        if self._sockets is not None:
-            fds.extend(self._sockets.all_fds())
-        return fds
+    def held_sockets(self) -> dict[str, int]:
+        """The [socket] fds a re-exec hands over, by role ("listen:UNIT:N")."""
+        if self._sockets is None:
+            return {}
+        return {f"listen:{name}:{i}": held.fd for name, helds in self._sockets.held.items()
+                for i, held in enumerate(helds)}
 
     def restore(self, state: dict) -> list[str]:
         """Carry on from a snapshot: the same processes, pipes and timers.

@@ -5,6 +5,8 @@ the G1-G6 checks."""
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import struct
 import subprocess
@@ -100,53 +102,71 @@ def test_c5_a_hundred_reexecs(chaos):
     c.check()
 
 
-@pytest.mark.parametrize("damage", ["zero", "half", "flip", "huge"])
+def _memfd(c) -> str:
+    """PID 1's state memfd, as the host sees it (/proc/PID/fd/N)."""
+    target = os.readlink(c.runtime / "private" / "state")
+    return f"/proc/{c.p.pid1}/fd/{target.rsplit('/', 1)[1]}"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "huge"])
 def test_c6_corrupt_state_never_gives_two_instances(chaos, damage):
     c = chaos({"a": SLEEP})
-    state = c.runtime / "private" / "state"
     pids = c.unit_pids()
     for round_ in range(10):
-        data = bytearray(state.read_bytes())
-        if damage == "zero":
-            data = bytearray()
-        elif damage == "half":
-            data = data[: len(data) // 2]
-        elif damage == "flip":
-            data[(round_ * 7919) % len(data)] ^= 0x10
-        else:
-            data[40:48] = (1 << 62).to_bytes(8, "little")
-        state.write_bytes(bytes(data))
+        fd = os.open(_memfd(c), os.O_RDWR)
+        try:
+            if damage == "truncate":
+                with pytest.raises(OSError) as info:
+                    os.ftruncate(fd, 0)
+                assert info.value.errno == errno.EPERM  # sealed: nobody can shrink it
+            elif damage == "garbage":
+                os.pwrite(fd, os.urandom(256), 0)
+            elif damage == "flip":
+                at = (round_ * 7919) % 4096
+                os.pwrite(fd, bytes([os.pread(fd, 1, at)[0] ^ 0x10]), at)
+            else:
+                os.pwrite(fd, (1 << 62).to_bytes(8, "little"), 16)  # the slot capacity
+        finally:
+            os.close(fd)
         c.cli("reexec", timeout=120)
         assert c.unit_pids() == pids
     assert c.p.count_lines(r"unit a: started") == 1
     c.check()
 
 
-def _rewrite_header(state, major: int, minor: int) -> None:
-    data = bytearray(state.read_bytes())
+def _rewrite_header(data: bytearray, major: int, minor: int) -> None:
     data[8:12] = struct.pack("<HH", major, minor)
     data[60:64] = struct.pack("<I", zlib.crc32(bytes(data[:60])))
-    state.write_bytes(bytes(data))
 
 
 def test_c7_newer_state_minor_loads_major_is_refused(chaos, tmp_path):
-    """What the new code's selftest faces: the state as the running pidone
-    wrote it, in a layout one minor or one major newer than it knows."""
+    """What the new code faces: the state as the running pidone wrote it,
+    in a layout one minor or one major newer than it knows."""
     c = chaos({"a": SLEEP})
-    live = c.runtime / "private" / "state"
-    from pidone.store import read_state
+    from pidone.memstate import MemState
+    from pidone.store import LAYOUT_MAJOR, read_state
 
-    for (major, minor), ok in (((1, 7), True), ((2, 0), False)):
-        copy = tmp_path / f"state-{major}.{minor}"
-        copy.write_bytes(live.read_bytes())
-        copy.chmod(0o600)
-        _rewrite_header(copy, major, minor)
+    fd = os.open(_memfd(c), os.O_RDONLY)
+    try:
+        live = os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+    for (major, minor), ok in (((LAYOUT_MAJOR, 7), True), ((LAYOUT_MAJOR + 1, 0), False)):
+        data = bytearray(live)
+        _rewrite_header(data, major, minor)
         if ok:
-            assert read_state(str(copy), expect_same_boot=False).minor == minor
+            assert read_state(data).minor == minor
         else:
-            with pytest.raises(Exception, match="layout version 2.0 is not supported"):
-                read_state(str(copy), expect_same_boot=False)
-        out = c.inside(PY, "-m", "pidone", "selftest", "--state", str(copy))  # where re-exec runs it
+            with pytest.raises(Exception, match=f"layout version {major}.0 is not supported"):
+                read_state(data)
+        # What `pidone selftest --state` makes of it, in a memfd like PID 1's.
+        copy = MemState.create(capacity=(len(data) - 64) // 2)
+        try:
+            copy._map[:] = data
+            out = subprocess.run([PY, "-m", "pidone", "selftest", "--state", f"/proc/{os.getpid()}/fd/{copy.fd}"],
+                                 capture_output=True, timeout=60)
+        finally:
+            copy.close()
         assert out.returncode == (0 if ok else 1), out.stdout
         if not ok:
             assert b"not supported" in out.stdout

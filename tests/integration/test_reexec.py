@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -57,6 +58,7 @@ def start(pidone, tmp_path: Path, units: dict[str, dict], *, env=None, **kwargs)
     p.runtime = tmp_path / "run"
     p.wait_ready()
     wait_for((tmp_path / "run" / "private" / "control.sock").exists, 15, "the control socket")
+    wait_for((tmp_path / "run" / "private" / "state").is_symlink, 15, "the state link (made right after)")
     return p
 
 
@@ -214,7 +216,8 @@ def unexecutable(p, tmp_path: Path, how: str) -> None:
         shutil.copyfile(os.path.realpath(PY), bad)
         bad.chmod(0o644)
     else:
-        bad.write_bytes(b"\x00not a program\n")
+        bad.write_bytes({"not a program": b"\x00not a program\n", "empty": b"",
+                         "a script whose interpreter is missing": b"#!/nonexistent/python3\n"}[how])
         bad.chmod(0o755)
     out = p.run_inside(["sh", "-c", f"mount --make-rprivate / && mount --bind '{bad}' '{PY}'"])
     assert out.returncode == 0, out.stderr
@@ -232,7 +235,11 @@ def bump_version(copy: Path) -> None:
     init.write_text(init.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.1.1-test"'))
 
 
-REASONS = {"no execute bit": "Permission denied", "not a program": "Exec format error"}
+# What the refusal says, by how the program to exec was broken.
+REASONS = {"no execute bit": "not executable", "not a program": "Exec format error", "empty": "the file is empty",
+           "a script whose interpreter is missing": "its interpreter /nonexistent/python3 is missing"}
+# What a failed execv says.
+EXEC_REASONS = {"no execute bit": "Permission denied", "not a program": "Exec format error"}
 
 
 @pytest.mark.parametrize("how", list(REASONS))
@@ -249,7 +256,7 @@ def test_a_new_version_that_is_not_executable_is_refused_and_nothing_changes(pid
         assert out.returncode == 1, out.stdout + out.stderr
         assert f"cannot run the selftest: {PY}: {REASONS[how]}; nothing changed" in out.stderr, out.stderr
         assert "try: `pidone selftest` runs the installed pidone's checks" in out.stderr
-        p.find_line(rf"re-exec refused: cannot run the selftest: .*: {REASONS[how]}")
+        p.find_line(rf"re-exec refused: cannot run the selftest: .*: {re.escape(REASONS[how])}")
         assert p.count_lines(r"re-executing|re-executed as") == 0
         assert start_time(p.pid1) == born and pids(p) == before
         assert abs(p.settled_fd_count() - fds) <= 2
@@ -262,7 +269,7 @@ def test_a_new_version_that_is_not_executable_is_refused_and_nothing_changes(pid
     assert_canary_intact(p)
 
 
-@pytest.mark.parametrize("how", list(REASONS))
+@pytest.mark.parametrize("how", list(EXEC_REASONS))
 def test_an_interpreter_broken_after_the_selftest_fails_the_execv_and_pidone_carries_on(pidone, tmp_path, how):
     """The selftest passed, then the interpreter stopped being executable
     before the execv (a package manager still at work): execv fails, and
@@ -273,8 +280,8 @@ def test_an_interpreter_broken_after_the_selftest_fails_the_execv_and_pidone_car
     def pause_the_selftest(copy: Path) -> None:
         upgrade = copy / "upgrade.py"
         text = upgrade.read_text().replace(
-            '    args = parser.parse_args(argv)\n',
-            '    args = parser.parse_args(argv)\n'
+            '    os.environ.pop(ENV_SELFTEST, None)\n',
+            '    os.environ.pop(ENV_SELFTEST, None)\n'
             f'    open({str(gate) + ".running"!r}, "w").close()\n'
             f'    while not os.path.exists({str(gate) + ".go"!r}):\n'
             '        import time; time.sleep(0.01)\n', 1)
@@ -293,8 +300,8 @@ def test_an_interpreter_broken_after_the_selftest_fails_the_execv_and_pidone_car
         Path(str(gate) + ".go").touch()
         stdout, stderr = caller.communicate(timeout=60)
         assert caller.returncode == 1, stdout + stderr
-        assert f"execv failed: {PY}: {REASONS[how]}; nothing changed" in stderr, stderr
-        p.find_line(rf"re-exec failed: .*: {REASONS[how]}; carrying on as before")
+        assert f"execv failed: {PY}: {EXEC_REASONS[how]}; nothing changed" in stderr, stderr
+        p.find_line(rf"re-exec failed: .*: {EXEC_REASONS[how]}; carrying on as before")
         assert p.count_lines(r"re-executed as") == 0
         assert start_time(p.pid1) == born and pids(p) == before
         assert proc_status(p.pid1)["SigBlk"] == mask, "the handled signals were left blocked"
@@ -318,14 +325,13 @@ def test_a_state_the_new_process_cannot_trust_is_rebuilt_from_proc(pidone, tmp_p
     before = pids(p)
 
     def distrust(copy: Path) -> None:
-        upgrade = copy / "upgrade.py"
-        text = upgrade.read_text().replace(
-            'def load_state(path: str, *, expect_same_boot: bool = True) -> dict:\n',
-            'def load_state(path: str, *, expect_same_boot: bool = True) -> dict:\n'
-            '    if "selftest" not in sys.argv:\n'
-            '        from pidone.errors import StoreError\n'
-            '        raise StoreError("simulated corruption found after the exec")\n')
-        upgrade.write_text(text)
+        daemon = copy / "daemon.py"  # only a resuming pidone runs this; the selftest does not
+        text = daemon.read_text().replace(
+            '            memory = MemState.adopt(fd)\n',
+            '            from pidone.errors import StoreError\n'
+            '            raise StoreError("simulated corruption found after the exec")\n')
+        assert "simulated" in text
+        daemon.write_text(text)
 
     installed.install(tmp_path, distrust)
     reexec(p, env=installed.env())
@@ -337,25 +343,37 @@ def test_a_state_the_new_process_cannot_trust_is_rebuilt_from_proc(pidone, tmp_p
     p.wait_count(rf"^canary \| beat {n + 3}$", 1)  # its log pipe was adopted too
 
 
-@pytest.mark.parametrize("damage", ["zero-length", "truncated", "bit-flipped", "huge-claim"])
-def test_a_damaged_state_file_never_leads_to_two_instances(pidone, tmp_path, damage):
+def memfd_path(p) -> str:
+    """/proc/PID/fd/N of PID 1's state, as seen from the host."""
+    target = os.readlink(p.runtime / "private" / "state")
+    assert re.fullmatch(r"/proc/1/fd/\d+", target), target
+    return f"/proc/{p.pid1}/fd/{target.rsplit('/', 1)[1]}"
+
+
+@pytest.mark.parametrize("damage", ["bit-flipped", "header-garbage", "huge-claim", "slots-garbage"])
+def test_a_damaged_state_never_leads_to_two_instances(pidone, tmp_path, damage):
+    """Root writes garbage into PID 1's memfd through /proc: a re-exec either
+    goes through (the update before it repairs what it can) or is refused;
+    never two instances, never a lost service."""
     p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
-    state = p.runtime / "private" / "state"
     before = pids(p)
     rng = random.Random(damage)
-    for _ in range(13):  # 4 kinds x 13 = 52 rounds
-        data = bytearray(state.read_bytes())
-        if damage == "zero-length":
-            data = bytearray()
-        elif damage == "truncated":
-            data = data[: len(data) // 2]
-        elif damage == "bit-flipped":
-            for _ in range(8):
-                i = rng.randrange(len(data))
-                data[i] ^= 1 << rng.randrange(8)
-        else:
-            data[40:48] = (1 << 62).to_bytes(8, "little")  # the slot capacity
-        state.write_bytes(bytes(data))
+    for _ in range(8):
+        fd = os.open(memfd_path(p), os.O_RDWR)
+        try:
+            if damage == "bit-flipped":
+                for _ in range(8):
+                    i = rng.randrange(1 << 16)
+                    os.pwrite(fd, bytes([os.pread(fd, 1, i)[0] ^ (1 << rng.randrange(8))]), i)
+            elif damage == "header-garbage":
+                os.pwrite(fd, os.urandom(64), 0)
+            elif damage == "huge-claim":
+                os.pwrite(fd, (1 << 62).to_bytes(8, "little"), 16)  # the slot capacity
+            else:
+                os.pwrite(fd, os.urandom(4096), 64)
+                os.pwrite(fd, os.urandom(4096), 64 + (1 << 16))
+        finally:
+            os.close(fd)
         out = cli(p, "reexec")
         assert out.returncode in (0, 1), out.stderr
         assert pids(p) == before
@@ -423,16 +441,40 @@ def test_a_hundred_reexecs_in_a_row(pidone, tmp_path):
     _reexec_many(pidone, tmp_path, 100)
 
 
-def test_status_offline_reads_the_state_file_while_pid1_is_stopped(pidone, tmp_path):
+def test_status_offline_reads_the_state_while_pid1_is_stopped(pidone, tmp_path):
     p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
     live = pids(p)
-    wait_for(lambda: (p.runtime / "private" / "state").stat().st_size > 0, 5, "the state file")
     os.kill(p.pid1, signal.SIGSTOP)  # PID 1 cannot answer at all now
     try:
         out = cli(p, "status", "--offline", "--json", timeout=10)
+        inside = p.run_inside([PY, "-m", "pidone", "status", "--offline", "--json", "--runtime-dir",
+                               str(p.runtime)], timeout=30, text=True)  # as from `docker exec`
     finally:
         os.kill(p.pid1, signal.SIGCONT)
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
-    assert data["offline"] is True
-    assert {u["unit"]: u["pid"] for u in data["units"] if u["pid"]} == live
+    for result in (out, inside):
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["offline"] is True
+        assert {u["unit"]: u["pid"] for u in data["units"] if u["pid"]} == live
+
+
+def test_stop_then_offline_status_at_once_shows_it_stopped(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"web": sleeper(), "canary": CANARY})
+    for _ in range(3):
+        assert cli(p, "stop", "web", "--wait").returncode == 0
+        out = cli(p, "status", "web", "--offline", "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["units"][0]["state"] == "inactive"
+        assert cli(p, "start", "web", "--wait").returncode == 0
+        out = cli(p, "status", "web", "--offline", "--json")
+        assert json.loads(out.stdout)["units"][0]["state"] == "running"
+
+
+def test_status_offline_says_plainly_when_pidone_is_gone(pidone, tmp_path):
+    p = start(pidone, tmp_path, {"web": sleeper()})
+    p.kill(signal.SIGKILL)  # no clean exit: the link is left behind, the memory is gone
+    p.wait(timeout=30)
+    out = cli(p, "status", "--offline")
+    assert out.returncode == 1
+    assert "pidone is not running any more (nobody listens on" in out.stderr, out.stderr
+    assert "the state lived in PID 1's memory and went with it" in out.stderr

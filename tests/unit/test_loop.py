@@ -178,3 +178,46 @@ def test_an_fd_closed_without_removal_can_be_registered_again(loop):
     for fd in (r, w, w2):
         os.close(fd)
     assert seen == [b"new"]
+
+
+def test_before_sleep_runs_once_a_burst_is_over_not_per_event(loop):
+    """The daemon's state update: before the loop blocks, not after each
+    event of a burst that keeps it awake."""
+    r, w = os.pipe()
+    calls, seen = [], []
+
+    def read() -> None:
+        seen.append(os.read(r, 1))
+        calls.append(("event", len(seen)))
+        if len(seen) == 5:
+            loop.stop()
+
+    loop.add_reader(r, read)
+    loop.before_sleep = lambda: calls.append("sleep")
+    os.write(w, b"12345")  # five events, each one turn, with no sleep between
+    loop.run()
+    assert calls.count("sleep") == 1 and calls[0] == "sleep", calls  # before the first wait only
+    loop.before_sleep = lambda: (calls.append("sleep"), loop.stop())
+    loop.call_later(0.01, lambda: calls.append("timer"))
+    loop.run()
+    assert calls[-2:] == ["sleep", "timer"] and calls.count("sleep") == 2, calls  # before waiting for it
+    loop.remove_reader(r)
+    os.close(r)
+    os.close(w)
+
+
+def test_before_sleep_still_runs_while_the_loop_never_sleeps(loop):
+    from pidone.loop import BUSY_FLUSH
+
+    r, w = os.pipe()
+    os.write(w, b"x")  # always readable: the loop never sleeps
+    calls = []
+    loop.add_reader(r, lambda: None)
+    loop.before_sleep = lambda: calls.append(time.monotonic())
+    deadline = time.monotonic() + 4 * BUSY_FLUSH
+    while time.monotonic() < deadline:
+        loop.run_once()
+    assert 2 <= len(calls) <= 6, calls
+    loop.remove_reader(r)
+    os.close(r)
+    os.close(w)

@@ -1,580 +1,373 @@
-"""The state file (SPEC §7, RELIABILITY §1.6, C6/C7): round trips, slot
-alternation, torn writes, growth, and hostile files — every damaged file is a
-StoreError or a state that was really written, never anything else."""
+"""The state's layout and its memfd (SPEC §7, RELIABILITY §1.6, C6/C7): round
+trips, slot alternation, torn updates cut at every byte, growth, hostile
+bytes — every damaged state is a StoreError or a state that was really
+written, never anything else — and the sealed, mapped memfd itself."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import random
+import resource
 import struct
-import time
-import uuid
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pidone import store
 from pidone.errors import StoreError
+from pidone.memstate import MemState, open_view, read_fd
 from pidone.store import (
-    HEADER_SIZE,
-    LAYOUT_MAJOR,
-    LAYOUT_MINOR,
-    MIN_CAPACITY,
-    SLOT_HEADER_SIZE,
-    StateFile,
-    read_state,
+    HEADER_SIZE, LAYOUT_MAJOR, LAYOUT_MINOR, MIN_CAPACITY, SLOT_HEADER_SIZE, Position, apply, capacity_for,
+    pack_header, plan_update, read_state,
 )
 
 SMALL = 256  # a slot capacity small enough to step through every offset
-as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")
 
 
-@pytest.fixture
-def path(tmp_path):
-    return str(tmp_path / "state")
+class Buffer:
+    """A layout in a bytearray, written the way MemState writes its mapping."""
+
+    def __init__(self, capacity: int = SMALL):
+        self.position = Position(capacity)
+        self.data = bytearray(self.position.size)
+        self.data[:HEADER_SIZE] = pack_header(capacity)
+
+    def write(self, payload: bytes) -> store.Plan:
+        plan = plan_update(self.position, payload)
+        if plan.size > len(self.data):
+            self.data.extend(bytes(plan.size - len(self.data)))
+        apply(self.data, plan)
+        self.position = plan.after
+        return plan
 
 
-def rewrite_header(path: str, **fields) -> None:
-    """Change header fields (major, minor, boot, pid_ns, capacity) and
-    recompute the header CRC, as a writer of that version would."""
-    with open(path, "r+b") as f:
-        raw = f.read(HEADER_SIZE)
-        magic, major, minor, r1, boot, pid_ns, capacity, r2, _ = struct.unpack(store.HEADER_FORMAT, raw)
-        values = dict(major=major, minor=minor, boot=boot, pid_ns=pid_ns, capacity=capacity)
-        values.update(fields)
-        body = struct.pack(
-            store.HEADER_FORMAT, magic, values["major"], values["minor"], r1, values["boot"],
-            values["pid_ns"], values["capacity"], r2, 0,
-        )[:-4]
-        f.seek(0)
-        f.write(body + struct.pack("<I", zlib.crc32(body)))
+def rewrite_header(data: bytearray, **fields) -> None:
+    """Change header fields and recompute its CRC, as a writer of that
+    version would."""
+    magic, major, minor, r1, capacity, r2, _ = struct.unpack(store.HEADER_FORMAT, bytes(data[:HEADER_SIZE]))
+    values = dict(magic=magic, major=major, minor=minor, capacity=capacity) | fields
+    body = struct.pack(store.HEADER_FORMAT, values["magic"], values["major"], values["minor"], r1,
+                       values["capacity"], r2, 0)[:-4]
+    data[:HEADER_SIZE] = body + struct.pack("<I", zlib.crc32(body))
 
 
-def slot_offset(capacity: int, index: int) -> int:
-    return HEADER_SIZE + index * capacity
+# -- the layout ----------------------------------------------------------------
 
 
-def two_states(path: str) -> tuple[bytes, bytes]:
-    """A small file whose slots hold two genuine states; return them."""
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"first state")
-        f.write(b"second, newer state")
-    return b"first state", b"second, newer state"
+def test_round_trip_reports_version_and_slot():
+    b = Buffer()
+    b.write(b"hello")
+    found = read_state(b.data)
+    assert (found.payload, found.sequence, found.slot) == (b"hello", 1, 0)
+    assert (found.major, found.minor, found.capacity) == (LAYOUT_MAJOR, LAYOUT_MINOR, SMALL)
 
 
-# --- round trips and slots ------------------------------------------------------------
+def test_slots_alternate_and_sequences_increase():
+    b = Buffer()
+    for i in range(1, 6):
+        b.write(f"state {i}".encode())
+        found = read_state(b.data)
+        assert (found.payload, found.sequence, found.slot) == (f"state {i}".encode(), i, (i - 1) % 2)
 
 
-def test_round_trip_reports_version_and_identity(path):
-    with StateFile.create(path) as f:
-        f.write(b'{"units": {}}')
-    got = read_state(path)
-    boot_id, pid_ns = store.current_identity()
-    assert got.payload == b'{"units": {}}'
-    assert (got.sequence, got.major, got.minor) == (1, LAYOUT_MAJOR, LAYOUT_MINOR)
-    assert (got.boot_id, got.pid_ns) == (boot_id, pid_ns)
-    assert os.stat(path).st_mode & 0o777 == 0o600
-    assert os.stat(path).st_size == HEADER_SIZE + 2 * MIN_CAPACITY
+def test_empty_payload_is_a_state():
+    b = Buffer()
+    b.write(b"")
+    assert read_state(b.data).payload == b""
 
 
-def test_slots_alternate_and_sequences_increase(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        for n in range(1, 8):
-            f.write(b"state %d" % n)
-            got = read_state(path)
-            assert (got.payload, got.sequence, got.slot) == (b"state %d" % n, n, (n - 1) % 2)
-            assert f.sequence == n
+def test_a_fresh_layout_has_no_valid_state():
+    with pytest.raises(StoreError, match="no valid state.*slot 0 was never written.*slot 1 was never written"):
+        read_state(Buffer().data)
 
 
-def test_empty_payload_is_a_state(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"x")
-        f.write(b"")
-    assert read_state(path).payload == b""
+def test_corrupt_newest_slot_falls_back_to_the_previous_one():
+    b = Buffer()
+    b.write(b"old")
+    b.write(b"new")
+    b.data[HEADER_SIZE + SMALL + SLOT_HEADER_SIZE] ^= 0xFF  # slot 1's payload
+    found = read_state(b.data)
+    assert (found.payload, found.sequence) == (b"old", 1)
 
 
-def test_a_fresh_file_has_no_valid_state(path):
-    StateFile.create(path, capacity=SMALL).close()
-    with pytest.raises(StoreError, match=r"no valid state in .*state: slot 0 was never written"):
-        read_state(path)
+def test_both_slots_corrupt_is_a_store_error():
+    b = Buffer()
+    b.write(b"one")
+    b.write(b"two")
+    for slot in (0, 1):
+        b.data[HEADER_SIZE + slot * SMALL + SLOT_HEADER_SIZE] ^= 0xFF
+    with pytest.raises(StoreError, match="slot 0 .*corrupt.*slot 1 .*corrupt"):
+        read_state(b.data)
 
 
-def test_create_truncates_an_old_file(path):
-    two_states(path)
-    StateFile.create(path, capacity=SMALL).close()
-    with pytest.raises(StoreError, match="no valid state"):
-        read_state(path)
-
-
-def test_torn_write_without_slot_header_falls_back(path):
-    """Payload bytes of the next slot written, its header not: the previous state."""
-    first, second = two_states(path)  # second is in slot 1, so the next write goes to slot 0
-    with open(path, "r+b") as f:
-        f.seek(slot_offset(SMALL, 0) + SLOT_HEADER_SIZE)
-        f.write(b"the third state, cut short before its slot header")
-    got = read_state(path)
-    assert (got.payload, got.sequence) == (second, 2)
-
-
-def test_corrupt_newest_slot_falls_back_to_the_previous_one(path):
-    first, second = two_states(path)
-    with open(path, "r+b") as f:
-        f.seek(slot_offset(SMALL, 1) + 12)  # the CRC of slot 1
-        f.write(b"\0\0\0\0")
-    got = read_state(path)
-    assert (got.payload, got.sequence) == (first, 1)
-
-
-def test_slot_header_torn_between_sequence_and_crc_is_invalid(path):
-    """A new sequence with the old length and CRC must not validate."""
-    first, second = two_states(path)
-    with open(path, "r+b") as f:
-        f.seek(slot_offset(SMALL, 0))
-        f.write(struct.pack("<Q", 3))
-    assert read_state(path).payload == second
-
-
-def test_both_slots_corrupt_is_a_store_error(path):
-    two_states(path)
-    with open(path, "r+b") as f:
-        for index in (0, 1):
-            f.seek(slot_offset(SMALL, index) + SLOT_HEADER_SIZE)
-            f.write(b"X")
-    with pytest.raises(StoreError, match=r"no valid state in .*checksum mismatch"):
-        read_state(path)
-
-
-# --- growth ---------------------------------------------------------------------------
-
-
-def test_growth_past_capacity(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"small")
-        big = bytes(range(256)) * 10  # 2560 bytes: far past 256
-        f.write(big)
-        assert f.capacity == MIN_CAPACITY
-        assert read_state(path).payload == big
-        f.write(b"after growth")
-        got = read_state(path)
-        assert (got.payload, got.sequence) == (b"after growth", 3)
-        huge = os.urandom(300_000)
-        f.write(huge)
-        assert f.capacity == 1 << 20  # next power of two >= 2 * (300_000 + 16)
-        assert read_state(path).payload == huge
-    assert os.stat(path).st_size == HEADER_SIZE + 2 * (1 << 20)
-
-
-@pytest.mark.parametrize("writes_before", [1, 2])
-def test_growth_never_leaves_the_file_without_a_state(path, writes_before, monkeypatch):
-    """Cut the growing write short after its payload and slot header, before the
-    new header: the old state must still be read, whichever slot held it."""
-    with StateFile.create(path, capacity=SMALL) as f:
-        for n in range(writes_before):
-            f.write(b"old %d" % n)
-        real_pwrite = f._pwrite
-
-        def pwrite_but_not_header(data, offset, what):
-            if offset == 0:
-                raise OSError(5, "Input/output error")
-            real_pwrite(data, offset, what)
-
-        monkeypatch.setattr(f, "_pwrite", pwrite_but_not_header)
-        with pytest.raises(StoreError, match="Input/output error"):
-            f.write(b"G" * 5000)
-        assert read_state(path).payload == b"old %d" % (writes_before - 1)
-        assert f.capacity == SMALL
-        monkeypatch.undo()
-        f.write(b"small again")  # in the old layout, under the old header
-        assert read_state(path).payload == b"small again"
-        f.write(b"G" * 5000)
-        assert read_state(path).payload == b"G" * 5000
-
-
-def test_growth_refuses_a_payload_too_large(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        with pytest.raises(StoreError, match="too large"):
-            f.write(_Huge())
-        f.write(b"still usable")
-    assert read_state(path).payload == b"still usable"
-
-
-class _Huge(bytes):
-    """A payload that claims to be larger than any slot, without the memory."""
-
-    def __len__(self):
-        return store.MAX_CAPACITY
+def test_growth_moves_slot_one_past_the_old_layout():
+    b = Buffer()
+    b.write(b"small")
+    big = bytes(range(256)) * 4
+    plan = b.write(big)
+    capacity = capacity_for(len(big))
+    assert plan.size == HEADER_SIZE + 2 * capacity and plan.writes[0][0] >= HEADER_SIZE + 2 * SMALL
+    assert [offset for offset, _ in plan.writes][-1] == 0, "the header comes last"
+    found = read_state(b.data)
+    assert (found.payload, found.capacity, found.slot) == (big, capacity, 1)
 
 
 def test_capacity_for():
-    assert store.capacity_for(0) == MIN_CAPACITY
-    assert store.capacity_for(MIN_CAPACITY // 2 - SLOT_HEADER_SIZE) == MIN_CAPACITY
-    assert store.capacity_for(MIN_CAPACITY // 2 - SLOT_HEADER_SIZE + 1) == 2 * MIN_CAPACITY
-    assert store.capacity_for(1 << 20) == 4 << 20
-
-
-# --- damaged files ----------------------------------------------------------------------
-
-
-def test_zero_length_file(path):
-    open(path, "wb").close()
-    with pytest.raises(StoreError, match="is empty"):
-        read_state(path)
-
-
-def test_missing_file(path):
-    with pytest.raises(StoreError, match="unable to open"):
-        read_state(path)
-
-
-def test_truncated_at_every_offset(path):
-    two_states(path)
-    good = open(path, "rb").read()
-    for size in range(len(good)):
-        with open(path, "wb") as f:
-            f.write(good[:size])
-        with pytest.raises(StoreError, match="empty|truncated"):
-            read_state(path)
-
-
-def test_random_bit_flips(path):
-    written = set(two_states(path))
-    good = open(path, "rb").read()
-    rng = random.Random(20240917)
-    outcomes = {"payload": 0, "error": 0}
-    for _ in range(500):
-        damaged = bytearray(good)
-        for _ in range(rng.choice((1, 1, 2, 3))):
-            bit = rng.randrange(len(damaged) * 8)
-            damaged[bit // 8] ^= 1 << (bit % 8)
-        with open(path, "wb") as f:
-            f.write(damaged)
-        try:
-            got = read_state(path)
-        except StoreError as e:
-            assert str(e)
-            outcomes["error"] += 1
-        else:
-            assert got.payload in written
-            outcomes["payload"] += 1
-    assert outcomes["payload"] and outcomes["error"]
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_arbitrary_bytes_after_a_valid_header(tmp_path, data):
-    """A valid header followed by anything, or anything at all: StoreError or a state."""
-    path = str(tmp_path / "state")
-    capacity = data.draw(st.integers(SLOT_HEADER_SIZE + 1, 128))
-    boot_id, pid_ns = store.current_identity()
-    header = store._pack_header(LAYOUT_MAJOR, LAYOUT_MINOR, boot_id, pid_ns, capacity)
-    body = data.draw(st.binary(max_size=2 * capacity + 40))
-    raw = data.draw(st.sampled_from([header + body, body]))
-    with open(path, "wb") as f:
-        f.write(raw)
-    try:
-        got = read_state(path)
-    except StoreError:
-        return
-    assert isinstance(got.payload, bytes) and got.sequence > 0
-
-
-def test_header_claiming_2_to_62_byte_slots(path):
-    two_states(path)
-    rewrite_header(path, capacity=2**62)
-    with pytest.raises(StoreError, match=r"claims slots of 4611686018427387904 bytes"):
-        read_state(path)
-    with pytest.raises(StoreError, match="claims slots"):
-        StateFile.open_existing(path)
-
-
-def test_header_claiming_more_than_the_file_holds(path):
-    two_states(path)
-    rewrite_header(path, capacity=1 << 20)
-    with pytest.raises(StoreError, match=r"truncated \(576 bytes; its layout needs"):
-        read_state(path)
-
-
-def test_slot_length_beyond_capacity(path):
-    first, second = two_states(path)
-    with open(path, "r+b") as f:
-        f.seek(slot_offset(SMALL, 1) + 8)
-        f.write(struct.pack("<I", 2**32 - 1))
-    assert read_state(path).payload == first
-    with open(path, "r+b") as f:
-        f.seek(slot_offset(SMALL, 0) + 8)
-        f.write(struct.pack("<I", SMALL))
-    with pytest.raises(StoreError, match=r"slot 0 claims 256 bytes \(its capacity is 240\)"):
-        read_state(path)
-
-
-def test_bad_magic(path):
-    with open(path, "wb") as f:
-        f.write(b"#!/bin/sh\n" + bytes(200))
-    with pytest.raises(StoreError, match="not a pidone state file"):
-        read_state(path)
-
-
-def test_header_checksum(path):
-    two_states(path)
-    with open(path, "r+b") as f:
-        f.seek(50)
-        f.write(b"\1")
-    with pytest.raises(StoreError, match=r"header is corrupt \(checksum mismatch\)"):
-        read_state(path)
-
-
-def test_file_larger_than_the_cap_is_refused_before_reading(path):
-    with open(path, "wb") as f:
-        f.truncate(store.MAX_FILE_SIZE + 1)  # sparse
+    assert capacity_for(0) == MIN_CAPACITY
+    assert capacity_for(MIN_CAPACITY) == 4 * MIN_CAPACITY
     with pytest.raises(StoreError, match="too large"):
-        read_state(path)
+        capacity_for(store.MAX_CAPACITY)
 
 
-# --- versions (C7) ----------------------------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(before=st.lists(st.binary(max_size=300), max_size=3), payload=st.binary(max_size=700), data=st.data())
+def test_a_torn_update_is_never_read_back_as_valid_unless_complete(before, payload, data):
+    """Cut one update (growth included) after any byte of its writes: the
+    reader finds the previous state or, only if every byte of the update
+    that matters is there, the new one; never anything else."""
+    b = Buffer()
+    for old in before:
+        b.write(old)
+    previous = read_state(b.data).payload if before else None
+    plan = plan_update(b.position, payload)
+    torn = bytearray(b.data) + bytes(max(0, plan.size - len(b.data)))
+    complete = bytearray(torn)
+    apply(complete, plan)
+    stream = [(offset + i, byte) for offset, chunk in plan.writes for i, byte in enumerate(chunk)]
+    cut = data.draw(st.integers(0, len(stream)), label="bytes written")
+    for at, byte in stream[:cut]:
+        torn[at] = byte
+    try:
+        found = read_state(torn).payload
+    except StoreError:
+        assert previous is None, "the previous state was lost"
+        return
+    if found == payload and payload != previous:
+        # Only a read of the complete update may return it.
+        new = plan.after
+        slot = HEADER_SIZE + new.newest_slot * new.capacity
+        end = slot + SLOT_HEADER_SIZE + len(payload)
+        assert torn[slot:end] == complete[slot:end] and torn[:HEADER_SIZE] == complete[:HEADER_SIZE]
+    else:
+        assert found == previous
 
 
-def test_newer_major_is_refused(path):
-    two_states(path)
-    rewrite_header(path, major=LAYOUT_MAJOR + 1)
-    message = f"layout version {LAYOUT_MAJOR + 1}.0 is not supported by this pidone (it reads 1.x)"
-    with pytest.raises(StoreError, match=message.replace(".", r"\.").replace("(", r"\(").replace(")", r"\)")):
-        read_state(path)
-    with pytest.raises(StoreError, match="is not supported"):
-        StateFile.open_existing(path)
+@settings(max_examples=300, deadline=None)
+@given(noise=st.binary(min_size=0, max_size=2 * SMALL + HEADER_SIZE))
+def test_arbitrary_bytes_after_a_valid_header_are_a_store_error_or_a_state(noise):
+    data = bytearray(pack_header(SMALL)) + bytearray(noise) + bytes(max(0, 2 * SMALL - len(noise)))
+    try:
+        read_state(data)
+    except StoreError:
+        pass
 
 
-def test_newer_minor_is_accepted_and_reported(path):
-    first, second = two_states(path)
-    rewrite_header(path, minor=LAYOUT_MINOR + 1)
-    got = read_state(path)
-    assert (got.payload, got.major, got.minor) == (second, LAYOUT_MAJOR, LAYOUT_MINOR + 1)
-    with StateFile.open_existing(path) as f:
-        f.write(b"written by the older minor")
-    got = read_state(path)
-    assert (got.payload, got.sequence, got.minor) == (b"written by the older minor", 3, LAYOUT_MINOR)
+def test_truncated_at_every_offset_is_a_store_error():
+    b = Buffer()
+    b.write(b"x" * 50)
+    for size in range(len(b.data)):
+        with pytest.raises(StoreError, match="empty|truncated"):
+            read_state(b.data[:size])
 
 
-# --- identity ---------------------------------------------------------------------------
+@pytest.mark.parametrize("change, message", [
+    (dict(magic=b"NOTPIDON"), "bad magic"),
+    (dict(major=LAYOUT_MAJOR + 1), f"layout version {LAYOUT_MAJOR + 1}.0 is not supported"),
+    (dict(major=1), "layout version 1.0 is not supported"),
+    (dict(capacity=SLOT_HEADER_SIZE), "claims slots of 16 bytes"),
+    (dict(capacity=1 << 62), "claims slots of"),
+    (dict(capacity=SMALL * 4), "truncated"),
+])
+def test_a_bad_header_is_named(change, message):
+    b = Buffer()
+    b.write(b"x")
+    rewrite_header(b.data, **change)
+    with pytest.raises(StoreError, match=message):
+        read_state(b.data)
 
 
-def test_other_boot_is_refused_unless_not_expected(path):
-    first, second = two_states(path)
-    other = uuid.UUID("12345678-1234-5678-1234-567812345678")
-    rewrite_header(path, boot=other.bytes)
-    with pytest.raises(StoreError, match=f"another boot \\(boot id {other}; this boot is"):
-        read_state(path)
-    with pytest.raises(StoreError, match="another boot"):
-        StateFile.open_existing(path)
-    got = read_state(path, expect_same_boot=False)
-    assert (got.payload, got.boot_id) == (second, other)
+def test_the_header_checksum_is_checked():
+    b = Buffer()
+    b.write(b"x")
+    b.data[HEADER_SIZE - 8] ^= 1  # a reserved byte
+    with pytest.raises(StoreError, match="header is corrupt"):
+        read_state(b.data)
 
 
-def test_other_pid_namespace_is_refused_unless_not_expected(path):
-    first, second = two_states(path)
-    rewrite_header(path, pid_ns=4026531999)
-    with pytest.raises(StoreError, match=r"another PID namespace \(pid:\[4026531999\]; this one is"):
-        read_state(path)
-    got = read_state(path, expect_same_boot=False)
-    assert (got.payload, got.pid_ns) == (second, 4026531999)
-    with StateFile.open_existing(path, expect_same_boot=False) as f:
-        f.write(b"adopted")
-    got = read_state(path)  # the header now carries this namespace
-    assert got.payload == b"adopted" and got.pid_ns == store.current_identity()[1]
+def test_a_newer_minor_is_accepted_and_reported():
+    b = Buffer()
+    b.write(b"x")
+    rewrite_header(b.data, minor=LAYOUT_MINOR + 3)
+    assert read_state(b.data).minor == LAYOUT_MINOR + 3
 
 
-# --- what is at the path ----------------------------------------------------------------
+def test_a_slot_length_beyond_capacity_is_named():
+    b = Buffer()
+    b.write(b"x")
+    struct.pack_into("<I", b.data, HEADER_SIZE + 8, SMALL)
+    with pytest.raises(StoreError, match="slot 0 claims 256 bytes"):
+        read_state(b.data)
 
 
-def test_symlink_is_refused(path, tmp_path):
-    target = str(tmp_path / "real")
-    two_states(target)
-    os.symlink(target, path)
-    with pytest.raises(StoreError, match="refusing a symlink"):
-        read_state(path)
-    with pytest.raises(StoreError, match="refusing a symlink"):
-        StateFile.create(path)
-    with pytest.raises(StoreError, match="refusing a symlink"):
-        StateFile.open_existing(path)
-    assert read_state(target).payload == b"second, newer state"  # untouched
+def test_a_state_larger_than_the_cap_is_refused_before_reading():
+    class Huge:
+        def __len__(self):
+            return store.MAX_SIZE + 1
+
+        def __getitem__(self, item):
+            raise AssertionError("read")
+
+    with pytest.raises(StoreError, match="too large"):
+        read_state(Huge())
 
 
-def test_fifo_and_directory_are_refused_without_hanging(path, tmp_path):
-    os.mkfifo(path)
-    with pytest.raises(StoreError, match="not a regular file"):
-        read_state(path)
-    with pytest.raises(StoreError, match="not a regular file"):
-        StateFile.create(path)
-    directory = str(tmp_path / "dir")
-    os.mkdir(directory)
-    with pytest.raises(StoreError, match="dir"):
-        read_state(directory)
-    with pytest.raises(StoreError, match="dir"):
-        StateFile.create(directory)
+def test_position_continues_after_the_newest_valid_state():
+    b = Buffer()
+    for i in range(3):
+        b.write(b"s%d" % i)
+    assert store.position_of(b.data) == Position(SMALL, 3, 0)
 
 
-def test_hard_linked_file_is_refused_for_writing(path, tmp_path):
-    two_states(path)
-    os.link(path, str(tmp_path / "other-name"))
-    with pytest.raises(StoreError, match="hard links"):
-        StateFile.create(path)
+# -- the memfd -----------------------------------------------------------------
 
 
-@as_root
-def test_file_owned_by_someone_else_is_refused(path):
-    two_states(path)
-    os.chown(path, 1000, 1000)
-    with pytest.raises(StoreError, match=r"owned by uid 1000, not by us"):
-        StateFile.create(path)
-    with pytest.raises(StoreError, match=r"owned by uid 1000"):
-        StateFile.open_existing(path)
-    with pytest.raises(StoreError, match=r"owned by uid 1000"):
-        read_state(path)
+@pytest.fixture
+def mem():
+    state = MemState.create()
+    yield state
+    state.close()
 
 
-def test_file_writable_by_others_is_not_read(path):
-    two_states(path)
-    os.chmod(path, 0o666)
-    with pytest.raises(StoreError, match="writable by others"):
-        read_state(path)
-    StateFile.create(path, capacity=SMALL).close()  # the writer takes it back to 0600
-    assert os.stat(path).st_mode & 0o777 == 0o600
+def test_the_memfd_is_sealed_against_shrinking_and_new_seals(mem):
+    seals = fcntl.fcntl(mem.fd, fcntl.F_GET_SEALS)
+    assert seals & fcntl.F_SEAL_SHRINK and seals & fcntl.F_SEAL_SEAL
+    assert not seals & (fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    assert not os.get_inheritable(mem.fd)
+    assert os.readlink(f"/proc/self/fd/{mem.fd}").startswith("/memfd:pidone-state")
 
 
-# --- repair and re-open -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("size", [0, 10, HEADER_SIZE, HEADER_SIZE + 20, HEADER_SIZE + SMALL + 5])
-def test_file_truncated_between_writes_is_repaired(path, size):
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"one")
-        f.write(b"two")
-        os.truncate(path, size)
-        f.write(b"three")
-        assert os.stat(path).st_size == HEADER_SIZE + 2 * SMALL
-        got = read_state(path)
-        assert (got.payload, got.sequence) == (b"three", 3)
-        f.write(b"four")
-        assert read_state(path).payload == b"four"
-
-
-def test_header_overwritten_between_writes_is_repaired(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"one")
-        with open(path, "r+b") as g:
-            g.write(b"garbage!" * 8)
-        with pytest.raises(StoreError):
-            read_state(path)
-        f.write(b"two")
-        assert read_state(path).payload == b"two"
-
-
-def test_open_existing_continues_the_sequence(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"one")
-        f.write(b"two")
-        f.write(b"three")  # in slot 0
-    with StateFile.open_existing(path) as f:
-        assert (f.sequence, f.capacity) == (3, SMALL)
-        f.write(b"four")  # must go to slot 1, keeping "three"
-    got = read_state(path)
-    assert (got.payload, got.sequence, got.slot) == (b"four", 4, 1)
-
-
-def test_open_existing_without_a_valid_slot(path):
-    StateFile.create(path, capacity=SMALL).close()
-    with StateFile.open_existing(path) as f:
-        assert f.sequence == 0
-        f.write(b"first")
-    assert read_state(path).payload == b"first"
-
-
-def test_closed_file_refuses_writes(path):
-    f = StateFile.create(path, capacity=SMALL)
-    fd = f.fd
-    f.close()
-    f.close()
-    with pytest.raises(StoreError, match="closed"):
-        f.write(b"x")
+def test_nobody_can_truncate_it(mem):
+    mem.write(b"kept")
+    for how in (lambda: os.ftruncate(mem.fd, 0), lambda: os.truncate(f"/proc/self/fd/{mem.fd}", 10)):
+        with pytest.raises(OSError) as info:
+            how()
+        assert info.value.errno == errno.EPERM
     with pytest.raises(OSError):
-        os.fstat(fd)
+        fcntl.fcntl(mem.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_GROW)
+    assert mem.read().payload == b"kept"
 
 
-def test_descriptor_is_cloexec(path):
-    with StateFile.create(path, capacity=SMALL) as f:
-        assert not os.get_inheritable(f.fd)
+def test_updates_are_in_the_memory_at_once(mem):
+    for i in range(5):
+        mem.write(b"v%d" % i)
+        assert open_view(f"/proc/self/fd/{mem.fd}").payload == b"v%d" % i
 
 
-def test_full_disk_at_allocation_is_a_store_error(path, monkeypatch):
-    def no_space(fd, offset, length):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "posix_fallocate", no_space)
-    with pytest.raises(StoreError, match="unable to allocate .* No space left on device"):
-        StateFile.create(path, capacity=SMALL)
-
-
-def test_full_disk_when_growing_keeps_the_old_state(path, monkeypatch):
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"kept")
-        monkeypatch.setattr(os, "posix_fallocate", lambda *a: (_ for _ in ()).throw(OSError(28, "No space")))
-        with pytest.raises(StoreError, match="unable to allocate"):
-            f.write(b"G" * 1000)
-        assert f.capacity == SMALL
-        monkeypatch.undo()
-        f.write(b"later")
-    assert read_state(path).payload == b"later"
+def test_growth_remaps_the_same_memfd(mem):
+    ino = os.fstat(mem.fd).st_ino
+    big = os.urandom(3 * MIN_CAPACITY)
+    mem.write(big)
+    assert mem.capacity == capacity_for(len(big)) and os.fstat(mem.fd).st_ino == ino
+    assert os.fstat(mem.fd).st_size == mem.size == HEADER_SIZE + 2 * mem.capacity
+    assert mem.read().payload == big and read_fd(mem.fd, "here").payload == big
 
 
-def test_file_shrinking_while_read_is_a_store_error(path, monkeypatch):
-    """The size is checked, then the file shrinks before the payload is read."""
-    two_states(path)
-    real_pread = os.pread
-
-    def pread_after_truncation(fd, n, offset):
-        if offset == slot_offset(SMALL, 1) + SLOT_HEADER_SIZE:  # the newest payload
-            os.truncate(path, HEADER_SIZE)
-        return real_pread(fd, n, offset)
-
-    monkeypatch.setattr(os, "pread", pread_after_truncation)
-    with pytest.raises(StoreError, match="shrank while being read"):
-        read_state(path)
-
-
-def test_reader_racing_a_writer_reads_again(path, monkeypatch):
-    """Two writes land between the reader's slot headers and its payloads:
-    neither slot checks out, so it reads again and finds the newest."""
-    with StateFile.create(path, capacity=SMALL) as f:
-        f.write(b"one")
-        f.write(b"two")
-        real_pread = os.pread
-        raced = []
-
-        def pread_racing(fd, n, offset):
-            if not raced and offset == slot_offset(SMALL, 1) + SLOT_HEADER_SIZE:
-                raced.append(True)
-                f.write(b"three, longer")
-                f.write(b"four, longest!")
-            return real_pread(fd, n, offset)
-
-        monkeypatch.setattr(os, "pread", pread_racing)
-        got = read_state(path)
-    assert raced and (got.payload, got.sequence) == (b"four, longest!", 4)
+def test_growth_that_cannot_allocate_keeps_the_last_state_whole(mem):
+    """RLIMIT_FSIZE stands for any allocation failure (ENOMEM, a cgroup)."""
+    mem.write(b"last good")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (mem.size + 4096, hard))
+    try:
+        with pytest.raises(StoreError, match="unable to allocate .* File too large"):
+            mem.write(os.urandom(2 * MIN_CAPACITY))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert mem.read().payload == b"last good" and mem.capacity == MIN_CAPACITY
+    mem.write(b"next")
+    assert mem.read().payload == b"next"
 
 
-# --- speed ------------------------------------------------------------------------------
+def test_a_header_overwritten_from_outside_is_repaired_by_the_next_update(mem):
+    mem.write(b"one")
+    fd = os.open(f"/proc/self/fd/{mem.fd}", os.O_RDWR)
+    try:
+        os.pwrite(fd, b"garbage!" * 8, 0)
+    finally:
+        os.close(fd)
+    with pytest.raises(StoreError, match="bad magic"):
+        mem.read()
+    mem.write(b"two")
+    assert mem.read().payload == b"two"
 
 
-def test_one_mebibyte_write_and_read_is_fast(path):
-    payload = os.urandom(1 << 20)
-    with StateFile.create(path) as f:
-        f.write(payload)  # grows once
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            f.write(payload)
-            got = read_state(path)
-            best = min(best, time.perf_counter() - start)
-    assert got.payload == payload
-    assert best < 0.050, f"write+read of 1 MiB took {best * 1000:.1f} ms"
+def test_adopt_continues_in_the_same_memory(mem):
+    mem.write(b"before exec")
+    fd = os.dup(mem.fd)
+    other = MemState.adopt(fd)
+    try:
+        assert other.read().payload == b"before exec" and other.sequence == 1
+        other.write(b"after exec")
+        assert mem.read().payload == b"after exec"
+        assert os.fstat(fd).st_ino == os.fstat(mem.fd).st_ino
+    finally:
+        other.close()
+
+
+def test_adopt_refuses_what_is_not_a_sealed_memfd(tmp_path):
+    path = tmp_path / "plain"
+    path.write_bytes(bytes(4096))
+    with pytest.raises(StoreError, match="not a memfd"):
+        MemState.adopt(os.open(path, os.O_RDWR))
+    unsealed = os.memfd_create("x", os.MFD_ALLOW_SEALING)
+    os.ftruncate(unsealed, 4096)
+    with pytest.raises(StoreError, match="not sealed against shrinking"):
+        MemState.adopt(unsealed)
+    with pytest.raises(OSError):
+        os.fstat(unsealed)  # adopt owns the fd: closed on failure
+
+
+def test_the_selftest_copy_is_the_same_state_and_read_only(mem):
+    mem.write(b"copied")
+    copy = mem.copy()
+    try:
+        assert read_fd(copy, "copy").payload == b"copied"
+        seals = fcntl.fcntl(copy, fcntl.F_GET_SEALS)
+        assert seals & fcntl.F_SEAL_WRITE and seals & fcntl.F_SEAL_SHRINK
+        with pytest.raises(OSError):
+            os.pwrite(copy, b"x", 0)
+        mem.write(b"later")
+        assert read_fd(copy, "copy").payload == b"copied"
+    finally:
+        os.close(copy)
+
+
+def test_open_view_refuses_a_regular_file(tmp_path):
+    b = Buffer()
+    b.write(b"x")
+    path = tmp_path / "state"
+    path.write_bytes(bytes(b.data))
+    with pytest.raises(StoreError, match="not a memfd"):
+        open_view(str(path))
+
+
+def test_random_bit_flips_in_the_memory_never_give_a_false_state(mem):
+    rng = random.Random(7)
+    mem.write(b"A" * 100)
+    mem.write(b"B" * 100)
+    fd = os.open(f"/proc/self/fd/{mem.fd}", os.O_RDWR)
+    try:
+        for _ in range(300):
+            at = rng.randrange(HEADER_SIZE + 2 * (SLOT_HEADER_SIZE + 100) + MIN_CAPACITY)
+            byte = os.pread(fd, 1, at)
+            os.pwrite(fd, bytes([byte[0] ^ (1 << rng.randrange(8))]), at)
+            try:
+                assert read_fd(mem.fd, "flipped").payload in (b"A" * 100, b"B" * 100)
+            except StoreError:
+                pass
+            os.pwrite(fd, byte, at)
+    finally:
+        os.close(fd)

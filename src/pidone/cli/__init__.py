@@ -17,7 +17,7 @@ usage: pidone [OPTIONS]                  run as init over the units directory
 
 options (each also an environment variable; the flag wins):
   --units DIR            units directory            (PIDONE_UNITS, /etc/units)
-  --runtime-dir DIR      sockets and state file     (PIDONE_RUNTIME_DIR)
+  --runtime-dir DIR      sockets and state link     (PIDONE_RUNTIME_DIR)
   --log-format FORMAT    text or json               (PIDONE_LOG_FORMAT, text)
   --http HOST:PORT       health/metrics endpoint    (PIDONE_HTTP, off)
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
@@ -31,7 +31,7 @@ subcommands (each takes --help; the ones that print state take --json):
   logs UNIT... [-n N] [-f]     recent output of units, interleaved
   events [-f]                  state changes as JSON lines
   reexec                       re-execute PID 1 in place, keeping every service
-  selftest [--state FILE]      can the installed pidone take over? (used by reexec)
+  selftest [--state PATH]      can the installed pidone take over? (reexec runs its own)
   check [DIR]                  validate unit files and print the start batches
   graph [DIR]                  print the dependency graph as DOT
   import FILE...               convert systemd/supervisord/Procfile units to TOML

@@ -53,7 +53,7 @@ def _parser(verb: str) -> argparse.ArgumentParser:
     if verb == "status":
         parser.add_argument("units", nargs="*", metavar="UNIT")
         parser.add_argument("--offline", action="store_true",
-                            help="read the state file instead of asking pidone (works while it is busy)")
+                            help="read the state in PID 1's memory instead of asking pidone (works while it is busy or stopped)")
     elif verb in ("start", "stop", "restart"):
         parser.add_argument("units", nargs="+", metavar="UNIT")
         parser.add_argument("--wait", action="store_true", help="wait for the outcome; exit 1 if it failed")
@@ -130,21 +130,18 @@ def _timer_note(timer: dict) -> str:
 
 
 def _offline_status(socket_path: str, names: list[str]) -> dict:
-    """Build a status reply from the state file next to the socket, without
-    asking pidone. It is written within 100 ms of every change, so it is as
+    """Build a status reply from the state next to the socket, without
+    asking pidone: PID 1 updates it before its loop next sleeps, so it is as
     fresh as the last change (`age_seconds` says how long ago that was)."""
-    import os
     import time
 
-    from pidone.upgrade import load_state, state_path
+    from pidone.errors import StoreError
+    from pidone.stateview import read_offline
 
-    state_file = state_path(os.path.dirname(socket_path))
     try:
-        # Only display: another PID namespace (docker exec from the host
-        # side) is fine; only a resuming init must insist on its own.
-        state = load_state(state_file, expect_same_boot=False)
-    except Exception as exc:  # noqa: BLE001 - report, whatever is wrong with it
-        return {"ok": False, "error": {"code": "failed", "message": f"cannot read {state_file}: {exc}"}}
+        state = read_offline(socket_path)
+    except StoreError as exc:
+        return {"ok": False, "error": {"code": "failed", "message": str(exc)}}
     records = state.get("supervisor", {}).get("machine", {}).get("records", {})
     age = time.time() - state.get("written_at", time.time())
     now = time.monotonic()

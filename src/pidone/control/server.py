@@ -59,6 +59,10 @@ class Connection:
 
     def reply(self, data: bytes) -> None:
         """Send a final reply and close once it has drained."""
+        try:
+            self.server.before_reply()  # what the answer says is in the state first
+        except Exception as exc:  # noqa: BLE001 - the answer must go out all the same
+            self.server._log(f"cannot update the state before answering: {exc!r}")
         self._close_when_flushed = True
         self._arm_deadline()
         self._send(data, MAX_REPLY_BACKLOG)
@@ -174,6 +178,9 @@ class ControlServer:
         self._handler = handler
         self._log = log
         self._connections: set[Connection] = set()
+        # Called before every final reply: the daemon puts pending changes
+        # in the state, so `stop X` then `status --offline` shows X stopped.
+        self.before_reply: Callable[[], None] = lambda: None
         if fd is not None:
             self._sock = socket.socket(fileno=fd)
             os.set_inheritable(fd, False)
