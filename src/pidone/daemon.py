@@ -42,6 +42,8 @@ MAIN = "main command"  # the reaper owner of the main command
 SELFTEST = "selftest"  # the reaper owner of the re-exec pre-flight child
 STATE_WRITE_DELAY = 0.1  # state changes are written within this much time
 REAP_SLICE = 256  # exits handled per turn of the loop; the rest on the next
+# Units starting because of a policy restart at once (benchmarks/storm.py).
+DEFAULT_MAX_RESTARTING = 4
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Options:
     log_format: str = "text"
     http: str | None = None
     stop_delay: float = 0.0
+    max_restarting: int = DEFAULT_MAX_RESTARTING
     command: list[str] | None = field(default=None)
 
     @classmethod
@@ -80,6 +83,12 @@ class Options:
                 raise ValueError(f"--stop-delay must be a number of seconds, not {stop_delay!r}") from None
             if not math.isfinite(options.stop_delay) or options.stop_delay < 0:
                 raise ValueError(f"--stop-delay must be a finite number >= 0, not {stop_delay!r}")
+        max_restarting = values.get("max_restarting")
+        if max_restarting:
+            if not max_restarting.strip().isdigit() or int(max_restarting) > 1_000_000:
+                raise ValueError(f"--max-restarting must be a whole number from 0 (unlimited) to 1000000, "
+                                 f"not {max_restarting!r}")
+            options.max_restarting = int(max_restarting)
         return options
 
 
@@ -247,6 +256,7 @@ class Init:
             on_exit=self._shutdown,
             on_all_stopped=self._units_stopped,
             notify_fd=fds.get("notify"),
+            max_restarting=self.options.max_restarting,
         )
         self.supervisor.on_change = self._state_changed
         from pidone.commands import Commands, init_info

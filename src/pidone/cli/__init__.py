@@ -21,6 +21,7 @@ options (each also an environment variable; the flag wins):
   --log-format FORMAT    text or json               (PIDONE_LOG_FORMAT, text)
   --http HOST:PORT       health/metrics endpoint    (PIDONE_HTTP, off)
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
+  --max-restarting N     units restarting at once, 0 = no limit (PIDONE_MAX_RESTARTING, 4)
   --version              print the version and exit
 
 subcommands (each takes --help; the ones that print state take --json):
@@ -100,6 +101,7 @@ def _parse_options(args: list[str], env: os._Environ[str] | dict[str, str]):
         "log_format": env.get("PIDONE_LOG_FORMAT"),
         "http": env.get("PIDONE_HTTP"),
         "stop_delay": env.get("PIDONE_STOP_DELAY"),
+        "max_restarting": env.get("PIDONE_MAX_RESTARTING"),
     }
     flags = {f"--{key.replace('_', '-')}": key for key in values}
     i = 0
