@@ -311,3 +311,33 @@ def test_oneshot_type_still_restarts_through_the_queue():
     m.handle(ev.MainExited("o", 10, EXIT_1), 1.0)
     assert fire(m, ["p"], 2.0) == ["p"]
     assert fire(m, ["o"], 2.0) == [] and m.records["o"].state == State.QUEUED
+
+
+def test_the_max_restarting_option_and_variable():
+    import pytest
+
+    from pidone.cli import _parse_options
+    from pidone.daemon import DEFAULT_MAX_RESTARTING
+
+    assert _parse_options([], {}).max_restarting == DEFAULT_MAX_RESTARTING
+    assert _parse_options([], {"PIDONE_MAX_RESTARTING": "0"}).max_restarting == 0
+    assert _parse_options(["--max-restarting", "3"], {"PIDONE_MAX_RESTARTING": "9"}).max_restarting == 3  # the flag wins
+    assert _parse_options(["--max-restarting=12"], {}).max_restarting == 12
+    for bad in ("-1", "many", "1.5", "99999999"):
+        with pytest.raises(ValueError, match=r"--max-restarting must be a whole number from 0 \(unlimited\)"):
+            _parse_options(["--max-restarting", bad], {})
+
+
+def test_restart_jitter_in_unit_files():
+    import pytest
+
+    from pidone.errors import ConfigError
+    from pidone.loader import parse_unit, unit_to_dict
+
+    text = b'[service]\ncommand = ["app"]\n[restart]\njitter = "1.5s"\n'
+    parsed = parse_unit("web", text, "web.toml")
+    assert parsed.restart.jitter == 1.5
+    assert unit_to_dict(parsed)["restart"]["jitter"] == 1.5  # carried across a re-exec
+    assert parse_unit("web", b'[service]\ncommand = ["app"]\n', "web.toml").restart.jitter == 0.0
+    with pytest.raises(ConfigError, match="jitter"):
+        parse_unit("web", b'[service]\ncommand = ["app"]\n[restart]\njitter = -1\n', "web.toml")
