@@ -42,6 +42,8 @@ SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 MAIN = "main command"  # the reaper owner of the main command
 SELFTEST = "selftest"  # the reaper owner of the re-exec pre-flight child
 REAP_SLICE = 256  # exits handled per turn of the loop; the rest on the next
+# Units starting because of a policy restart at once (benchmarks/storm.py).
+DEFAULT_MAX_RESTARTING = 4
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Options:
     http: str | None = None
     stop_delay: float = 0.0
     kill_grace: float = DEFAULT_KILL_GRACE
+    max_restarting: int = DEFAULT_MAX_RESTARTING
     command: list[str] | None = field(default=None)
 
     @classmethod
@@ -76,6 +79,12 @@ class Options:
         for key in ("stop_delay", "kill_grace"):
             if values.get(key):
                 setattr(options, key, _seconds(key, values[key]))
+        max_restarting = values.get("max_restarting")
+        if max_restarting:
+            if not max_restarting.strip().isdigit() or int(max_restarting) > 1_000_000:
+                raise ValueError(f"--max-restarting must be a whole number from 0 (unlimited) to 1000000, "
+                                 f"not {max_restarting!r}")
+            options.max_restarting = int(max_restarting)
         return options
 
 
@@ -266,6 +275,7 @@ class Init:
             on_exit=self._shutdown,
             on_all_stopped=self._units_stopped,
             notify_fd=fds.get("notify"),
+            max_restarting=self.options.max_restarting,
         )
         if not self.resume:
             # Before the control socket: whoever sees pidone answer can connect (SPEC §14).

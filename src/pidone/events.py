@@ -79,6 +79,7 @@ class TimerKind(str, Enum):
     READY = "ready"  # start took too long
     STOP = "stop"  # stop took too long: SIGKILL
     RESTART = "restart"  # backoff is over
+    QUEUE = "queue"  # a queued restart waited its bound, or a slot was held too long
 
 
 # -- events the supervisor feeds to the machine ------------------------------

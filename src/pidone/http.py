@@ -150,7 +150,8 @@ class HttpServer:
 
 def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, version: str, draining: bool) -> bytes:
     """Prometheus text exposition (format 0.0.4) of the units' state."""
-    states = ("inactive", "waiting", "starting", "running", "exited", "stopping", "backoff", "failed", "skipped")
+    states = ("inactive", "waiting", "starting", "running", "exited", "stopping", "backoff", "queued", "failed",
+              "skipped")
     lines = [
         "# HELP pidone_info pidone's version.", "# TYPE pidone_info gauge",
         f'pidone_info{{version="{_label(version)}"}} 1',
@@ -166,6 +167,12 @@ def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, ver
     lines += ["# HELP pidone_unit_uptime_seconds How long each unit's process has run.",
               "# TYPE pidone_unit_uptime_seconds gauge"]
     lines += [f'pidone_unit_uptime_seconds{{unit="{_label(u["unit"])}"}} {u["uptime"] or 0:.3f}' for u in units]
+    queued = [u for u in units if u.get("queued")]
+    lines += ["# HELP pidone_restart_queue_length Units whose restart waits for a slot (--max-restarting).",
+              "# TYPE pidone_restart_queue_length gauge", f"pidone_restart_queue_length {len(queued)}",
+              "# HELP pidone_unit_queued_seconds How long each queued unit has waited for its restart.",
+              "# TYPE pidone_unit_queued_seconds gauge"]
+    lines += [f'pidone_unit_queued_seconds{{unit="{_label(u["unit"])}"}} {u["queued"]["for"]:.3f}' for u in queued]
     timers = [u for u in units if u.get("timer")]
     if timers:
         lines += ["# HELP pidone_timer_firings_total Firings of each timer unit that started it.",

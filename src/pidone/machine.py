@@ -12,7 +12,7 @@ Each unit has a *desired* state (UP or DOWN) and a *current* state:
        │  │                    ▼                    │  └──────────▶ EXITED   │
        │  │                 SKIPPED                 │ failure (exit, ready   │
        │  │                                         │ timeout, health)       │
-       │  │ backoff over                            ▼                        │
+       │  │ backoff over (or QUEUED, then released) ▼                        │
        │  └──────────────── BACKOFF ◀──── policy allows a retry ◀──────────┘
        │                       │ retries exhausted / policy no
        │ stopped               ▼
@@ -22,6 +22,8 @@ Each unit has a *desired* state (UP or DOWN) and a *current* state:
   settled. Settled means RUNNING, EXITED, FAILED or SKIPPED (and, for
   `wants`/`after` only, BACKOFF: that attempt failed). A `requires` target
   must be RUNNING or EXITED; if it is FAILED or SKIPPED the unit is SKIPPED.
+- QUEUED: a policy restart whose backoff is over waits for a restart slot
+  (restartqueue.py has its rules); released, it goes on to WAITING.
 - STARTING: the main process exists; it is not ready yet (probe, READY=1,
   or a oneshot still running).
 - STOPPING: the stop signal went to the unit's process group and leftovers;
@@ -44,6 +46,7 @@ from enum import Enum
 
 from pidone import events as ev
 from pidone.events import TimerKind
+from pidone.restartqueue import QueueRules, RestartQueue
 from pidone.units import RestartPolicy, Unit, UnitType
 
 
@@ -55,6 +58,7 @@ class State(str, Enum):
     EXITED = "exited"
     STOPPING = "stopping"
     BACKOFF = "backoff"
+    QUEUED = "queued"
     FAILED = "failed"
     SKIPPED = "skipped"
 
@@ -66,7 +70,7 @@ class Desired(str, Enum):
 
 # What a unit ordered after this one may start after.
 SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED})
-SETTLED_SOFT = SETTLED | {State.BACKOFF}
+SETTLED_SOFT = SETTLED | {State.BACKOFF, State.QUEUED}
 REQUIRE_OK = frozenset({State.RUNNING, State.EXITED})
 FOR_GOOD = frozenset({State.FAILED, State.SKIPPED})
 
@@ -106,6 +110,7 @@ class UnitRecord:
     pending_failure: str = ""
     killed: bool = False  # SIGKILLed at its stop timeout in this stop
     retry_at: float | None = None  # BACKOFF deadline
+    by_policy: bool = False  # the next spawn is a policy restart: it goes through the restart queue
     next_unit: Unit | None = None  # reload: the definition to start with once stopped
     restart_pending: bool = False  # reload: stopped only to start again
     removing: bool = False  # reload: its file is gone; forgotten once down
@@ -150,12 +155,17 @@ def describe_status(status: int) -> tuple[str, int]:
     return f"exited with status {code}", code
 
 
-class Machine:
+class Machine(QueueRules):
     """The units' states and the rules that move them."""
 
-    def __init__(self, units: dict[str, Unit], blocked: dict[str, str] | None = None):
+    def __init__(self, units: dict[str, Unit], blocked: dict[str, str] | None = None, *,
+                 max_restarting: int = 0, random_source=None):
         """`blocked` maps units that must never start (a cycle, a missing
-        `requires`) to the reason; they are SKIPPED from the start."""
+        `requires`) to the reason; they are SKIPPED from the start.
+        `max_restarting` bounds the units starting because of a policy
+        restart (0 = unlimited); `random_source()` returns a float in
+        [0, 1) for `[restart] jitter` (seeded by default: the machine
+        stays deterministic)."""
         self.records: dict[str, UnitRecord] = {name: UnitRecord(unit) for name, unit in units.items()}
         self._dependents: dict[str, set[str]] = {}
         self._required_by: dict[str, set[str]] = {}
@@ -173,6 +183,8 @@ class Machine:
         self._actions: list[object] = []
         self._now = 0.0
         self._reload_pending: set[str] | None = None
+        self.queue = RestartQueue(max_restarting)
+        self._random = random_source  # None: a seeded one, made on first use
         # (unit, old state, new state) since the supervisor last took them.
         self.changes: list[tuple[str, State, State]] = []
 
@@ -189,6 +201,8 @@ class Machine:
         if name is not None and name not in self.records:
             return []  # a late event about a unit a reload removed
         handler(event)
+        if self.queue.waiting and self.queue.has_room() and not self.shutting_down:
+            self._release_queued()
         if self._reload_pending is not None:
             self._check_reload_done()
         if self.shutting_down:
@@ -227,6 +241,7 @@ class Machine:
             return
         rec.desired = Desired.UP
         rec.failures = 0
+        rec.by_policy = False  # the user's restart is not queued
         if rec.state != State.STOPPING:
             self._begin_stop(rec, Then.SPAWN)
         else:
@@ -395,12 +410,15 @@ class Machine:
                 rec.pid = None
                 rec.leftovers.clear()
                 self._stop_finished(rec)
+        elif event.kind == TimerKind.QUEUE:
+            self._queue_timer(rec)
         elif event.kind == TimerKind.RESTART and rec.state == State.BACKOFF:
             rec.retry_at = None
             if rec.desired != Desired.UP:
                 self._set_state(rec, State.INACTIVE)
                 return
             rec.restarts += 1
+            rec.by_policy = True
             if rec.leftovers:
                 self._begin_stop(rec, Then.SPAWN)
             else:
@@ -421,7 +439,11 @@ class Machine:
             restartable = rec.state in (State.INACTIVE, State.FAILED, State.SKIPPED)
             if member == name and explicit and rec.state == State.EXITED:
                 restartable = True  # starting a finished oneshot runs it again
+            if member == name and explicit and rec.state == State.QUEUED:
+                self._dequeue(rec)  # the user's start is not queued
+                restartable = True
             if restartable:
+                rec.by_policy = False
                 if rec.state in FOR_GOOD:
                     rec.failures = 0
                 rec.reason = ""
@@ -466,9 +488,12 @@ class Machine:
                 continue
             if dep.restart_pending or dep.state not in SETTLED_SOFT:
                 return
+        if rec.by_policy and not self._admit(rec):
+            return
         self._spawn(rec)
 
     def _spawn(self, rec: UnitRecord) -> None:
+        rec.by_policy = False
         rec.spawn_error = ""
         rec.status_text = ""
         rec.ready_at = None
@@ -547,6 +572,12 @@ class Machine:
             self._request_exit(rec, rec.last_status if rec.last_status else 1, f"critical unit {rec.name} failed: {reason}")
 
     def _schedule_restart(self, rec: UnitRecord, delay: float, reason: str) -> None:
+        if rec.unit.restart.jitter > 0:
+            if self._random is None:
+                import random
+
+                self._random = random.Random(0).random
+            delay += rec.unit.restart.jitter * self._random()  # desynchronises a herd
         rec.retry_at = self._now + delay
         self._set_state(rec, State.BACKOFF)
         limit = rec.unit.restart.max_retries
@@ -580,6 +611,7 @@ class Machine:
         rec = self.records[name]
         rec.desired = Desired.DOWN
         rec.restart_pending = False  # a stop (the user's, a shutdown) wins over a reload's restart
+        rec.by_policy = False
         if reason and rec.state not in FOR_GOOD:
             rec.reason = reason
         if rec.state == State.WAITING:
@@ -590,6 +622,9 @@ class Machine:
             self._set_state(rec, State.INACTIVE)
             if rec.leftovers:
                 self._begin_stop(rec, Then.DOWN)
+        elif rec.state == State.QUEUED:
+            self._dequeue(rec)
+            self._set_state(rec, State.INACTIVE)
 
     def _check_stop(self, name: str) -> None:
         """Stop `name` if it is wanted down, still has processes, and every
@@ -735,7 +770,10 @@ class Machine:
                 self._adopt_next_definition(rec)
                 if rec.state == State.BACKOFF:
                     self._actions.append(ev.ClearTimer(name, TimerKind.RESTART))
-                if rec.desired == Desired.UP or rec.state in (State.BACKOFF, State.FAILED):
+                elif rec.state == State.QUEUED:
+                    self._dequeue(rec)  # a reload's restart is the operator's: not queued
+                rec.by_policy = False
+                if rec.desired == Desired.UP or rec.state in (State.BACKOFF, State.FAILED, State.QUEUED):
                     rec.desired = Desired.UP
                     rec.failures = 0
                     self._set_state(rec, State.WAITING)
@@ -837,7 +875,7 @@ class Machine:
             data["leftovers"] = sorted(rec.leftovers)
             records[name] = data
         return {"records": records, "blocked": self._blocked, "killed_any": self._killed_any,
-                "exit_sent": self._exit_sent}
+                "exit_sent": self._exit_sent, "restart_queue": self.queue.snapshot()}
 
     def restore(self, data: dict) -> list[str]:
         """Put back what `snapshot` returned; return the names of fields it
@@ -861,6 +899,7 @@ class Machine:
         self._blocked = dict(data.get("blocked", {}))
         self._killed_any = bool(data.get("killed_any", False))
         self._exit_sent = bool(data.get("exit_sent", False))
+        self._restore_queue(data.get("restart_queue", {}))
         self.changes.clear()
         return sorted(unknown)
 
@@ -882,6 +921,8 @@ class Machine:
 
     def _set_state(self, rec: UnitRecord, state: State) -> None:
         if rec.state != state:
+            if rec.state == State.STARTING and rec.name in self.queue.starting:
+                self._free_slot(rec)
             self.changes.append((rec.name, rec.state, state))
             if self._on_demand(rec) and (rec.state in ACTIVATABLE) != (state in ACTIVATABLE):
                 # Idle: its sockets wait for a client; otherwise the unit has them.

@@ -23,6 +23,7 @@ from pidone.machine import Machine
 from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
+from pidone.restartqueue import max_wait
 from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
@@ -30,7 +31,8 @@ from pidone.units import Unit
 
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
-               b"PIDONE_STOP_DELAY", b"PIDONE_KILL_GRACE", b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID",
+               b"PIDONE_STOP_DELAY", b"PIDONE_KILL_GRACE", b"PIDONE_MAX_RESTARTING",
+               b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID",
                b"LISTEN_FDNAMES")
 MAINPID_RECHECK = 0.1  # s: a handed-over main that is another's zombie is looked at again
 MAX_TRACKED_LEFTOVERS = 1000  # per unit; more are still killed by a /proc scan at stop
@@ -60,11 +62,12 @@ class Supervisor:
         on_exit: Callable[[int, str], None],
         on_all_stopped: Callable[[bool], None],
         notify_fd: int | None = None,
+        max_restarting: int = 0,
     ):
         self.units = units  # the plan: what the units directory last said (last good per file)
         self.units_dir = units_dir
         self.file_errors: dict[str, list] = {}  # unit -> problems of its file at the last reload
-        self.machine = Machine(units, blocked)
+        self.machine = Machine(units, blocked, max_restarting=max_restarting, random_source=_random_fraction)
         self._reloading = False
         self._reload_again = False
         self._reload_timer = None
@@ -176,9 +179,11 @@ class Supervisor:
         for name, old, new in changes:
             rec = self.machine.records.get(name)
             explain = new.value in ("failed", "skipped", "inactive", "backoff")
+            reason = (rec.reason or rec.last_exit) if rec and explain else None
+            if new.value == "queued":
+                reason = f"restart queued: {self.machine.queue_note(name)}"
             event = {"time": now, "unit": name, "from": old.value, "to": new.value,
-                     "pid": rec.pid if rec else None,
-                     "reason": ((rec.reason or rec.last_exit) if rec and explain else None)}
+                     "pid": rec.pid if rec else None, "reason": reason}
             self.events.append(event)
             for follower in list(self.event_followers):
                 follower(event)
@@ -200,6 +205,8 @@ class Supervisor:
         now = time.monotonic()
         wall = time.time()
         out = []
+        queue = self.machine.queue
+        places = {name: place for place, name in enumerate(queue.order(), 1)} if queue.waiting else {}
         for name in sorted(names or self.machine.records):
             rec = self.machine.records.get(name)
             if rec is None:
@@ -221,6 +228,9 @@ class Supervisor:
                 "status_text": rec.status_text or None,
                 "orphans": sorted(rec.leftovers),
                 "retry_in": max(0.0, rec.retry_at - now) if rec.retry_at is not None else None,
+                "queued": ({"position": places[name], "of": len(places), "for": now - rec.since,
+                            "since": wall - (now - rec.since), "max_wait": max_wait(rec.unit)}
+                           if name in places else None),
                 "errors": [str(p) for p in self.file_errors.get(name, [])],
                 "warnings": self._limit_notes.get(name, []),
                 "memory_bytes": usage[0] if usage else None,
@@ -1018,6 +1028,12 @@ class Supervisor:
         if pid in self._probe_exits:  # not reaped yet: the pid is still ours
             self._probe_exits[pid] = lambda status: None
             self._system.signal_group(pid, signal.SIGKILL)
+
+
+def _random_fraction() -> float:
+    """A random float in [0, 1) for `[restart] jitter` (os.urandom: the
+    random module costs 3 ms of start-up)."""
+    return int.from_bytes(os.urandom(7), "big") / (1 << 56)
 
 
 def _log_pipes() -> tuple[tuple[int, int], tuple[int, int]]:

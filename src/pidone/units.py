@@ -79,6 +79,7 @@ DEFAULT_RESTART_DELAY = 0.1
 DEFAULT_RESTART_MAX_DELAY = 30.0
 DEFAULT_RESTART_MAX_RETRIES = 5
 DEFAULT_RESTART_RESET_AFTER = 60.0
+DEFAULT_RESTART_JITTER = 0.0  # off: a single unit's respawn stays timer-exact
 DEFAULT_STOP_SIGNAL = signal.SIGTERM
 DEFAULT_STOP_TIMEOUT = 10.0
 DEFAULT_RELOAD_SIGNAL = signal.SIGHUP
@@ -214,13 +215,15 @@ class HealthSection:
 
 @dataclass(frozen=True, slots=True)
 class RestartSection:
-    """`[restart]`: policy and exponential backoff; `max_retries` 0 = never give up."""
+    """`[restart]`: policy and exponential backoff; `max_retries` 0 = never give up;
+    `jitter` adds a random delay up to that much to each restart."""
 
     policy: RestartPolicy = DEFAULT_RESTART_POLICY
     delay: float = DEFAULT_RESTART_DELAY
     max_delay: float = DEFAULT_RESTART_MAX_DELAY
     max_retries: int = DEFAULT_RESTART_MAX_RETRIES
     reset_after: float = DEFAULT_RESTART_RESET_AFTER
+    jitter: float = DEFAULT_RESTART_JITTER
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ options (each also an environment variable; the flag wins):
   --http HOST:PORT       health/metrics endpoint    (PIDONE_HTTP, off)
   --stop-delay SECONDS   on SIGTERM, wait before stopping (PIDONE_STOP_DELAY, 0)
   --kill-grace SECONDS   at exit, SIGTERM to leftovers, SIGKILL after (PIDONE_KILL_GRACE, 2)
+  --max-restarting N     units restarting at once, 0 = no limit (PIDONE_MAX_RESTARTING, 4)
   --version              print the version and exit
 
 subcommands (each takes --help; the ones that print state take --json):
@@ -58,6 +59,7 @@ _FLAGS = {
     "--http": "http",
     "--stop-delay": "stop_delay",
     "--kill-grace": "kill_grace",
+    "--max-restarting": "max_restarting",
 }
 
 

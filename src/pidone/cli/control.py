@@ -101,6 +101,11 @@ def _status(args, path: str) -> int:
             notes.append(f"  {unit['unit']}: orphans left by an earlier run: {' '.join(map(str, unit['orphans']))}")
         if unit["retry_in"] is not None:
             notes.append(f"  {unit['unit']}: restarting in {unit['retry_in']:.1f}s")
+        queued = unit.get("queued")
+        if queued:
+            bound = f" (released within {queued['max_wait']:g}s at most)" if queued["max_wait"] is not None else ""
+            notes.append(f"  {unit['unit']}: restart queued for {queued['for']:.1f}s, "
+                         f"position {queued['position']} of {queued['of']}{bound}")
         if unit["status_text"]:
             notes.append(f"  {unit['unit']}: says: {unit['status_text']}")
         if unit.get("timer"):
@@ -145,6 +150,9 @@ def _offline_status(socket_path: str, names: list[str]) -> dict:
     records = state.get("supervisor", {}).get("machine", {}).get("records", {})
     age = time.time() - state.get("written_at", time.time())
     now = time.monotonic()
+    waiting = state.get("supervisor", {}).get("machine", {}).get("restart_queue", {}).get("waiting", [])
+    places = {name: {"position": place, "of": len(waiting), "for": now - since, "since": None, "max_wait": None}
+              for place, (name, since) in enumerate(waiting, 1)}  # in release order
     units = []
     for name in sorted(names or records):
         rec = records.get(name)
@@ -158,6 +166,7 @@ def _offline_status(socket_path: str, names: list[str]) -> dict:
             "last_exit": rec.get("last_exit") or None, "reason": rec.get("reason") or None,
             "status_text": rec.get("status_text") or None, "orphans": rec.get("leftovers", []),
             "retry_in": max(0.0, rec["retry_at"] - now) if rec.get("retry_at") is not None else None,
+            "queued": places.get(name),
             "errors": [], "warnings": [], "memory_bytes": None, "cpu_seconds": None,
         })
     return {"ok": True, "result": {"offline": True, "age_seconds": age, "units": units,

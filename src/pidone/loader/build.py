@@ -35,6 +35,7 @@ from pidone.units import (
     DEFAULT_READY_INTERVAL,
     DEFAULT_RELOAD_SIGNAL,
     DEFAULT_RESTART_DELAY,
+    DEFAULT_RESTART_JITTER,
     DEFAULT_RESTART_MAX_DELAY,
     DEFAULT_RESTART_MAX_RETRIES,
     DEFAULT_RESTART_RESET_AFTER,
@@ -225,6 +226,7 @@ class Builder:
             max_delay=t.get("max_delay", duration(), DEFAULT_RESTART_MAX_DELAY),
             max_retries=t.get("max_retries", integer(0, 1_000_000), DEFAULT_RESTART_MAX_RETRIES),
             reset_after=t.get("reset_after", duration(), DEFAULT_RESTART_RESET_AFTER),
+            jitter=t.get("jitter", duration(), DEFAULT_RESTART_JITTER),
         )
         if section.max_delay < section.delay:
             where = "max_delay" if "max_delay" in t.data else "delay"

@@ -40,7 +40,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "dependencies": ("requires", "wants", "after"),
     "ready": (*READY_PROBES, "timeout", "interval"),
     "health": (*HEALTH_PROBES, "interval", "timeout", "retries"),
-    "restart": ("policy", "delay", "max_delay", "max_retries", "reset_after"),
+    "restart": ("policy", "delay", "max_delay", "max_retries", "reset_after", "jitter"),
     "stop": ("signal", "timeout", "reload_signal"),
     "log": ("file", "max_bytes", "backups"),
     "limits": ("no_new_privileges", "capabilities", *RLIMITS),
