@@ -17,13 +17,14 @@ from typing import Callable
 from pidone import events as ev
 from pidone.errors import SpawnError
 from pidone.events import ChildExited, TimerKind
+from pidone.expand import env_lookup, expand_path
 from pidone.logs import LogRouter, Messages, Sink
 from pidone.loop import Loop
 from pidone.machine import Machine
 from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
-from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
+from pidone.spawn import prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
 from pidone.units import Unit
@@ -419,17 +420,41 @@ class Supervisor:
         for name in list(self._log_files):
             current = self._log_files[name]
             log = wanted.get(name)
-            if log is None or (current.path, current.max_bytes, current.backups) != (log.file, log.max_bytes, log.backups):
+            if log is None or (current.source, current.max_bytes, current.backups) != (log.file, log.max_bytes, log.backups):
                 current.close()
                 del self._log_files[name]
                 self._router.copies.pop(name, None)
             else:
                 current.reopen()
         for name, log in wanted.items():
-            if name not in self._log_files:
-                writer = LogFile(log.file, log.max_bytes, log.backups, warn=self._messages.say)
-                self._log_files[name] = writer
-                self._router.copies[name] = writer.write
+            if name not in self._log_files and "$" not in log.file:  # with ${...}: opened at the start
+                self._open_log_file(name, log, log.file)
+
+    def _open_log_file(self, name: str, log, path: str) -> None:
+        from pidone.logfile import LogFile
+
+        writer = LogFile(path, log.max_bytes, log.backups, warn=self._messages.say)
+        writer.source = log.file  # as written, maybe with ${...}
+        self._log_files[name] = writer
+        self._router.copies[name] = writer.write
+
+    def _expand_log_file(self, name: str, unit: Unit, env: dict[bytes, bytes]) -> None:
+        """At a start: a `[log] file` with ${...} is expanded from the
+        unit's environment, and the file (re)opened if the path changed."""
+        log = unit.log
+        if not log.file or "$" not in log.file:
+            return
+        try:
+            path = expand_path(log.file, env_lookup(env), "[log] file")
+        except ValueError as exc:
+            raise SpawnError("open the log file", 0, reason=str(exc)) from None
+        current = self._log_files.get(name)
+        if current is not None and current.path == path and current.source == log.file:
+            return
+        if current is not None:
+            current.close()
+            del self._log_files[name]
+        self._open_log_file(name, log, path)
 
     # -- reload ----------------------------------------------------------------------
 
@@ -544,6 +569,7 @@ class Supervisor:
         notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
+            self._expand_log_file(name, unit, prepared.env)
         except SpawnError as exc:
             self._queue.append(ev.SpawnFailed(name, str(exc)))
             return
@@ -889,10 +915,8 @@ class Supervisor:
         environment and limits, its output discarded. It is not tagged with
         PIDONE_UNIT, so it is never mistaken for a leftover of the unit.
         Raises SpawnError (the attempt then fails with the reason)."""
-        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile)
+        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile, argv=argv)
         prepared.env.pop(b"PIDONE_UNIT", None)
-        prepared.argv = list(argv)
-        prepared.executable = find_executable(argv[0], prepared.env)
         null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         try:
             pid, error_fd = spawn_unit(prepared, null, null)

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pidone.expand import parse_command
+
 # --- names -------------------------------------------------------------------
 
 # SPEC §2: 1-64 characters of A-Z a-z 0-9 _ . @ -, not starting with . or -.
@@ -385,6 +387,7 @@ def parse_argv(value: object) -> tuple[str, ...]:
     """Return a command as argv: a list of non-empty strings, or a string split like a shell.
 
     The string form is split with `shlex.split` and never run by a shell.
+    `${...}` is checked, and the words kept in expand's canonical form.
     Raises ValueError when the value is empty, has an empty or non-string
     word, holds NUL, or cannot be split (an unclosed quote).
     """
@@ -397,7 +400,7 @@ def parse_argv(value: object) -> tuple[str, ...]:
             raise ValueError(f"cannot split {show(value)} into words: {exc}") from None
         if not words:
             raise ValueError(f"{expected}, got an empty command")
-        return tuple(words)
+        return parse_command(words, from_string=True)
     if not isinstance(value, list):
         raise ValueError(f"{expected}, got {describe(value)}")
     if not value:
@@ -409,7 +412,7 @@ def parse_argv(value: object) -> tuple[str, ...]:
             raise ValueError(f"{expected}; word {index} is empty")
         if "\0" in word:
             raise ValueError(f"word {index} contains a NUL character: {show(word)}")
-    return tuple(value)
+    return parse_command(value, from_string=False)
 
 
 def parse_abs_path(value: object) -> str:

@@ -174,3 +174,23 @@ def test_graph_of_the_example_units():
     run = pidone("graph", "units")
     assert run.returncode == 0 and run.stderr == ""
     assert '  "worker" -> "web" [style=solid];' in run.stdout.splitlines()
+
+
+def test_check_warns_about_names_set_nowhere_it_can_see(tmp_path):
+    envfile = tmp_path / "app.env"
+    envfile.write_text("FROM_FILE=1\n")
+    write(tmp_path, "app.toml", (
+        '[service]\ncommand = "/app $NOWHERE ${FROM_FILE} ${FROM_ENV} ${PIDONE_SEES} ${DEFAULTED:-x} $${ESCAPED}"\n'
+        f'environment_files = ["{envfile}"]\nenvironment = {{ FROM_ENV = "${{ALSO_NOWHERE}}" }}\n'
+        '[log]\nfile = "/var/log/${LOGNAME_X}.log"\n'
+    ))
+    write(tmp_path, "cleared.toml", '[service]\ncommand = ["/app", "${PIDONE_SEES}"]\nclear_environment = true\n')
+    run = pidone("check", str(tmp_path), env={"PIDONE_SEES": "yes"})
+    assert run.returncode == 0
+    tail = "set nowhere pidone can see: empty unless set when the unit starts"
+    assert run.stderr.splitlines() == [
+        f"{tmp_path}/app.toml: [service] command: warning: NOWHERE is {tail}",
+        f"{tmp_path}/app.toml: [service] environment: warning: ALSO_NOWHERE is {tail}",
+        f"{tmp_path}/app.toml: [log] file: warning: LOGNAME_X is {tail}",
+        f"{tmp_path}/cleared.toml: [service] command: warning: PIDONE_SEES is {tail}",
+    ]

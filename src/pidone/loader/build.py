@@ -9,6 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from pidone.errors import ConfigError
+from pidone.expand import ExpansionError, check, command_to_toml
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -20,6 +21,7 @@ from pidone.loader.schema import (
     duration,
     enum_of,
     environment_file,
+    expanding_path,
     free_text,
     integer,
     list_of,
@@ -63,7 +65,6 @@ from pidone.units import (
     default_ready_timeout,
     default_restart_policy,
     describe,
-    parse_abs_path,
     parse_argv,
     parse_bool,
     parse_capability,
@@ -136,7 +137,7 @@ class Builder:
             command=t.get("command", parse_argv, ()),
             type=t.get("type", enum_of(UnitType), DEFAULT_TYPE),
             critical=t.get("critical", parse_bool, False),
-            working_directory=t.get("working_directory", parse_abs_path, None),
+            working_directory=t.get("working_directory", expanding_path, None),
             user=t.get("user", account, None),
             group=t.get("group", account, None),
             supplementary_groups=t.get("supplementary_groups", list_of(account, "group names or numbers"), None),
@@ -162,6 +163,8 @@ class Builder:
                 t.error("environment", f"{key}: expected a string, got {describe(text)}{quoted}")
             elif "\0" in text:
                 t.error("environment", f"{key}: must not contain a NUL character")
+            elif (bad := _bad_expansion(text)):
+                t.error("environment", f"{key}: {bad}")
             else:
                 pairs.append((key, text))
         return tuple(pairs)
@@ -237,7 +240,7 @@ class Builder:
     def log(self, t: Table) -> LogSection:
         """Return the [log] section."""
         return LogSection(
-            file=t.get("file", parse_abs_path, None),
+            file=t.get("file", expanding_path, None),
             max_bytes=t.get("max_bytes", integer(MIN_LOG_MAX_BYTES, 2**62), DEFAULT_LOG_MAX_BYTES),
             backups=t.get("backups", integer(0, MAX_LOG_BACKUPS), DEFAULT_LOG_BACKUPS),
         )
@@ -256,6 +259,15 @@ class Builder:
             no_new_privileges=t.get("no_new_privileges", parse_bool, False),
             capabilities=None if capabilities is None else tuple(dict.fromkeys(capabilities)),
         )
+
+
+def _bad_expansion(text: str) -> str:
+    """Return why `text`'s `${...}` are malformed, or ""."""
+    try:
+        check(text)
+    except ExpansionError as exc:
+        return str(exc)
+    return ""
 
 
 # --- back to TOML ------------------------------------------------------------
@@ -315,7 +327,9 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
     """Return {toml_key: toml_value} for one model field."""
     if key == "probe":
         probe: Probe = value
-        return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
+        return {probe.kind.value: command_to_toml(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
+    if key == "command" or key.startswith("exec_"):
+        return {key: command_to_toml(value)}
     if key == "environment":
         return {key: dict(value)}
     if key == "umask":
