@@ -329,7 +329,9 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         probe: Probe = value
         return {probe.kind.value: command_to_toml(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
     if key == "command" or key.startswith("exec_"):
-        return {key: command_to_toml(value)}
+        # One command, or (exec_*) a list of them: each in the form that loads back the same.
+        many = isinstance(value, tuple) and value and not isinstance(value[0], str)
+        return {key: [command_to_toml(item) for item in value] if many else command_to_toml(value)}
     if key == "environment":
         return {key: dict(value)}
     if key == "umask":
