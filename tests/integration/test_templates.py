@@ -56,3 +56,32 @@ def test_an_edited_environment_file_counts_at_the_next_restart(pidone, tmp_path)
     out = cli(p, "restart", "app", "--wait")
     assert out.returncode == 0, out.stderr
     p.find_line(r"^app \| said bonjour me /\S* a1$")
+
+
+def svc(text: str) -> str:
+    return f'[service]\ncommand = ["sh", "-c", "echo {text} $MODE; exec sleep 600"]\nenvironment = {{ MODE = "base" }}\n'
+
+
+def test_a_derived_image_overrides_a_base_unit_with_a_dropin(pidone, tmp_path):
+    # The base image ships web.toml and db.toml; the derived one adds a drop-in.
+    p = start(pidone, tmp_path, {
+        "web.toml": svc("web"),
+        "db.toml": svc("db"),
+        "web.toml.d/50-derived.toml": '[service]\nenvironment = { MODE = "derived" }\n',
+    })
+    p.find_line(r"^web \| web derived$")
+    p.find_line(r"^db \| db base$")
+    pids = {name: u["pid"] for name, u in status(p).items()}
+    # A reload that changes only a drop-in restarts only its unit.
+    (p.dir / "web.toml.d/60-more.toml").write_text('[service]\nenvironment = { MODE = "more" }\n')
+    out = cli(p, "reload")
+    assert out.returncode == 0, out.stderr
+    p.find_line(r"^web \| web more$")
+    now = status(p)
+    assert now["db"]["pid"] == pids["db"]
+    assert now["web"]["pid"] != pids["web"]
+    # A broken drop-in is named, and the last good definition keeps running.
+    (p.dir / "web.toml.d/70-broken.toml").write_text("[service\n")
+    out = cli(p, "reload")
+    p.find_line(r"70-broken\.toml:1:\d+: invalid TOML")
+    assert status(p)["web"]["pid"] == now["web"]["pid"]

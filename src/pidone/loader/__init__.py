@@ -15,9 +15,11 @@ import re
 import stat
 import tomllib
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from pidone.errors import ConfigError, Problem
+from pidone.loader import dropins
 from pidone.loader.build import Builder, unit_from_dict, unit_to_dict
 from pidone.loader.schema import HEALTH_PROBES, READY_PROBES, SCHEMA, TABLES, Problems, printable
 from pidone.units import NAME_RULE, Unit, show, valid_name
@@ -108,13 +110,38 @@ def load_directory(
             result.errors[directory] = [Problem(printable(directory), refusal)]
             return result
         with os.scandir(dir_fd) as scan:
-            entries = sorted((entry for entry in scan if _is_unit_file(entry.name)), key=lambda e: e.name)
+            listing = sorted(scan, key=lambda e: e.name)
+        entries = [entry for entry in listing if _is_unit_file(entry.name)]
         loader = _DirectoryLoader(directory, dir_fd, enforce_ownership)
+        overrides = _read_dropins(loader, listing, {entry.name[: -len(SUFFIX)] for entry in entries}, result)
         for entry in entries:
-            loader.load(entry, result)
+            loader.load(entry, result, overrides.get(entry.name[: -len(SUFFIX)], ()))
     finally:
         os.close(dir_fd)
     return result
+
+
+def _read_dropins(
+    loader: _DirectoryLoader, listing: list[os.DirEntry[str]], names: set[str], result: LoadResult
+) -> dict[str, list[tuple[str, bytes | Problem]]]:
+    """Return each unit's drop-ins (path and bytes, or the Problem of one that
+    could not be read); a drop-in directory with drop-ins but no unit file is
+    an error of its own."""
+    found: dict[str, list[tuple[str, bytes | Problem]]] = {}
+    for entry in listing:
+        if not dropins.is_dropin_dir(entry.name):
+            continue
+        files, problems = dropins.read_directory(loader, entry)
+        name = dropins.stem(entry.name)
+        if name not in names:
+            if files or problems:
+                unit_file = printable(os.path.join(loader.directory, name + SUFFIX))
+                result.errors[entry.name] = problems + [
+                    Problem(path, f"a drop-in without its unit file: there is no {unit_file}") for path, _ in files
+                ]
+            continue
+        found[name] = [*files, *((problem.path, problem) for problem in problems)]
+    return found
 
 
 def _is_unit_file(file_name: str) -> bool:
@@ -134,8 +161,8 @@ class _DirectoryLoader:
     dir_fd: int
     enforce_ownership: bool
 
-    def load(self, entry: os.DirEntry[str], result: LoadResult) -> None:
-        """Read, parse and validate one entry; record its unit or its problems in `result`."""
+    def load(self, entry: os.DirEntry[str], result: LoadResult, overrides: Sequence[tuple[str, bytes | Problem]] = ()) -> None:
+        """Read, parse and validate one entry with its drop-ins; record its unit or its problems in `result`."""
         file_path = printable(os.path.join(self.directory, entry.name))
         name = entry.name[: -len(SUFFIX)]
         if not valid_name(name):
@@ -144,16 +171,10 @@ class _DirectoryLoader:
             return
         try:
             data = self._read(entry)
-        except _Refused as exc:
-            result.errors[name] = [Problem(file_path, str(exc))]
-            return
-        except OSError as exc:
-            result.errors[name] = [Problem(file_path, f"cannot read: {exc.strerror or exc}")]
-            return
         except Exception as exc:  # whatever happens to one file, the others still load
-            result.errors[name] = [Problem(file_path, f"cannot read: {type(exc).__name__}: {printable(str(exc))}")]
+            result.errors[name] = [_unit_file_problem(file_path, exc)]
             return
-        unit, errors, warnings = _parse_file(name, data, file_path)
+        unit, errors, warnings = _parse_file(name, data, file_path, overrides)
         result.warnings.extend(warnings)
         if unit is None:
             result.errors[name] = errors
@@ -197,6 +218,15 @@ class _DirectoryLoader:
                 f"refused: a symlink to {show(link_text)} ({printable(resolved)}), outside the units directory"
             )
         return os.path.basename(resolved)
+
+
+def _unit_file_problem(path: str, exc: Exception) -> Problem:
+    """Return the problem of a file that could not be read."""
+    if isinstance(exc, _Refused):
+        return Problem(path, str(exc))
+    if isinstance(exc, OSError):
+        return Problem(path, f"cannot read: {exc.strerror or exc}")
+    return Problem(path, f"cannot read: {type(exc).__name__}: {printable(str(exc))}")
 
 
 def _read_capped(fd: int) -> bytes:
@@ -254,12 +284,15 @@ _TOML_POSITION = re.compile(r"(?P<message>.*) \(at line (?P<line>\d+), column (?
 _TOML_AT_END = " (at end of document)"
 
 
-def _parse_file(name: str, data: bytes, path: str) -> tuple[Unit | None, list[Problem], list[Problem]]:
-    """Return (unit or None, errors, warnings) for one file's bytes; never raises."""
+def _parse_file(
+    name: str, data: bytes, path: str, overrides: Sequence[tuple[str, bytes | Problem]] = ()
+) -> tuple[Unit | None, list[Problem], list[Problem]]:
+    """Return (unit or None, errors, warnings) for one file's bytes and its
+    drop-ins' (merged over it in order); never raises."""
+    document, errors, warnings, origin = _merged_document(data, path, overrides)
     problems = Problems(path)
     unit = None
     try:
-        document = _decode(data, problems)
         if document is not None:
             if not valid_name(name):
                 problems.error("", f"{show(name)} is not a valid unit name: a name is {NAME_RULE}")
@@ -270,9 +303,44 @@ def _parse_file(name: str, data: bytes, path: str) -> tuple[Unit | None, list[Pr
         problems.error("", "cannot parse: out of memory")
     except Exception as exc:  # a hostile file must never take pidone down
         problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
-    if problems.errors:
-        return None, problems.finish(), problems.warnings
-    return unit, [], problems.warnings
+    errors += dropins.blame(problems.finish(), origin)
+    warnings += dropins.blame(problems.warnings, origin)
+    if errors:
+        return None, errors, warnings
+    return unit, [], warnings
+
+
+def _merged_document(
+    data: bytes, path: str, overrides: Sequence[tuple[str, bytes | Problem]]
+) -> tuple[dict[str, Any] | None, list[Problem], list[Problem], dict[str, str]]:
+    """Return (the document of `data` with every drop-in merged over it, or
+    None; errors; warnings; which drop-in set each key). Never raises."""
+    errors: list[Problem] = []
+    origin: dict[str, str] = {}
+    document = _decode_file(data, path, errors)
+    for dropin_path, dropin in overrides:
+        if isinstance(dropin, Problem):
+            errors.append(dropin)
+            continue
+        over = _decode_file(dropin, dropin_path, errors)
+        if over is not None and document is not None:
+            document = dropins.merge(document, over, dropin_path, origin)
+    return (None if errors else document), errors, [], origin
+
+
+def _decode_file(data: bytes, path: str, errors: list[Problem]) -> dict[str, Any] | None:
+    """Return the TOML document in one file's bytes, or None after adding its problems to `errors`."""
+    problems = Problems(path)
+    try:
+        document = _decode(data, problems)
+    except RecursionError:
+        problems.error("", "cannot parse: nested too deeply")
+    except MemoryError:
+        problems.error("", "cannot parse: out of memory")
+    except Exception as exc:  # a hostile file must never take pidone down
+        problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
+    errors += problems.finish()
+    return None if problems.errors else document
 
 
 def _decode(data: bytes, problems: Problems) -> dict[str, Any] | None:
