@@ -139,6 +139,7 @@ class Init:
         self.shutting_down = False
         self.sweeping = False
         self.supervisor: Supervisor | None = None
+        self.templates: dict | None = None  # the units directory's, from the boot's load
         self.control = None  # the ControlServer, with units
         self.resume: tuple[str, dict[str, int]] | None = None  # set when re-executed
         self.inherited_fds: set[int] = set()
@@ -210,6 +211,7 @@ class Init:
         from pidone import graph, loader
 
         result = loader.load_directory(self.options.units)
+        self.templates = result.templates
         for warning in result.warnings:
             self.messages.say(str(warning))
         if not result.ok and not strict:
@@ -249,6 +251,8 @@ class Init:
             notify_fd=fds.get("notify"),
         )
         self.supervisor.on_change = self._state_changed
+        if self.templates is not None:  # after a re-exec they are read again on first need
+            self.supervisor.instances.reloaded(self.templates, units)
         from pidone.commands import Commands, init_info
         from pidone.control.server import ControlServer, private_directory
         from pidone.store import StateFile

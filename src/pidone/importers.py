@@ -392,7 +392,6 @@ _FIXED_SPECIFIERS = {
     "T": "/tmp", "V": "/var/tmp", "u": "root", "U": "0", "g": "root", "G": "0",
     "h": "/root", "s": "/bin/sh", "%": "%",
 }  # fmt: skip
-_INSTANCE_SPECIFIERS = ("i", "I", "f")
 # Specifiers that depend on the host or the boot: no value can be fixed at import time.
 _HOST_SPECIFIERS = {
     "H": "host name", "l": "short host name", "q": "pretty host name", "m": "machine ID",
@@ -455,6 +454,8 @@ class _SystemdName:
                 "i": instance, "I": _unescape_unit(instance, slashes=True),
                 "f": unescaped if unescaped.startswith("/") else "/" + unescaped,
             })  # fmt: skip
+        else:  # pidone's own template (SPEC §12): its specifiers, and %% for a literal %
+            values.update({"i": "%i", "I": "%i", "f": "/%i", "n": "%n", "N": "%n", "%": "%%"})
         if self.source.startswith("/"):
             values["y"] = self.source
             values["Y"] = os.path.dirname(self.source)
@@ -502,8 +503,8 @@ class _SystemdImport:
         if self.names.template:
             self.notes.drop(
                 "name", self.names.full,
-                f"a template, and pidone has no instances: the instance specifiers (%i, %I, %f) are left as they are;"
-                f" import a copy or symlink named {self.names.prefix}@INSTANCE.service to fill them in",
+                f"a template: it becomes pidone's template {self.names.prefix}@ (%I is written %i, %f /%i, %n the"
+                f" instance's name without .service); list its instances with instances = [...]",
             )  # fmt: skip
         try:
             command = self._command()
@@ -562,8 +563,10 @@ class _SystemdImport:
             letter = match.group(1)
             if letter in self.specifiers:
                 return self.specifiers[letter]
-            if letter in _INSTANCE_SPECIFIERS:
-                return match.group(0)  # a template: noted once, with the name
+            if self.names.template:
+                kept = "%" + match.group(0)  # a literal %X in a pidone template
+            else:
+                kept = match.group(0)
             what = _HOST_SPECIFIERS.get(letter)
             if what:
                 self.notes.drop(
@@ -571,7 +574,7 @@ class _SystemdImport:
                 )
             else:
                 self.notes.drop(directive, value, f"%{letter} is not a specifier pidone knows; it is left as is")
-            return match.group(0)
+            return kept
 
         return re.sub(r"%(.)", replace, value, flags=re.S)
 
@@ -879,7 +882,8 @@ class _SystemdImport:
     def _assignments(self, value: str, *, note: bool) -> list[tuple[str, str]]:
         """Return the KEY=VALUE pairs of one Environment= line."""
         try:
-            words, _raws = _split_systemd(self.expand("Environment", value) if note else _expand_quiet(value, self.specifiers))
+            words, _raws = _split_systemd(self.expand("Environment", value) if note
+                                          else _expand_quiet(value, self.specifiers, self.names.template))
         except ValueError as exc:
             if note:
                 self.notes.drop("Environment", value, f"cannot be split into assignments: {exc}")
@@ -1224,8 +1228,9 @@ def _oom(text: str) -> int:
     return number
 
 
-def _expand_quiet(value: str, specifiers: dict[str, str]) -> str:
-    return re.sub(r"%(.)", lambda m: specifiers.get(m.group(1), m.group(0)), value, flags=re.S)
+def _expand_quiet(value: str, specifiers: dict[str, str], template: bool = False) -> str:
+    kept = "%%" if template else "%"  # a literal % in a pidone template is %%
+    return re.sub(r"%(.)", lambda m: specifiers.get(m.group(1), kept + m.group(1)), value, flags=re.S)
 
 
 _SYSTEMD_TYPES: dict[str, tuple[str, str | None]] = {

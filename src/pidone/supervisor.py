@@ -17,6 +17,7 @@ from typing import Callable
 from pidone import events as ev
 from pidone.errors import SpawnError
 from pidone.events import ChildExited, TimerKind
+from pidone.instances import Instances
 from pidone.expand import env_lookup, expand_path
 from pidone.logs import LogRouter, Messages, Sink
 from pidone.loop import Loop
@@ -67,6 +68,8 @@ class Supervisor:
         self.machine = Machine(units, blocked)
         self._reloading = False
         self._reload_again = False
+        self._apply_again = False  # instances started or stopped: apply them without reading the directory
+        self.instances = Instances(units_dir)
         self._reload_timer = None
         self._last_reload_start = float("-inf")
         # Called with (summary) when done, or (None, reason) when it could not be.
@@ -277,6 +280,7 @@ class Supervisor:
             "notify_fd": self._notify.fd if self._notify is not None else None,
             "reaped": [self._reaper.reaped, self._reaper.orphans_reaped],
             "nofile": self._nofile,
+            "started_instances": sorted(self.instances.started),
         }
 
     def inheritable_fds(self) -> list[int]:
@@ -293,6 +297,8 @@ class Supervisor:
         from pidone.sysdeps import read_start_time
 
         unknown = self.machine.restore(state.get("machine", {}))
+        self.instances = Instances(self.units_dir, None)  # its templates are read again on first need
+        self.instances.started = {name for name in state.get("started_instances", []) if name in self.machine.records}
         if state.get("nofile"):  # the limit the first pidone found, and children get back
             self._nofile = (state["nofile"][0], state["nofile"][1])
         starts = state.get("main_start_times", {})
@@ -468,14 +474,22 @@ class Supervisor:
         self._reload_again = True
         self._maybe_start_reload()
 
+    def apply_instances(self, on_done: Callable[..., None] | None = None) -> None:
+        """Apply `self.instances` (started or stopped ones) through the reload
+        path, without reading the directory; `on_done` as for `reload`."""
+        if on_done is not None:
+            self._reload_waiters.append(on_done)
+        self._apply_again = True
+        self._maybe_start_reload()
+
     def _maybe_start_reload(self) -> None:
         if self.machine.shutting_down:
-            self._reload_again = False
+            self._reload_again = self._apply_again = False
             waiters, self._reload_waiters = self._reload_waiters, []
             for waiter in waiters:
                 waiter(None, "not reloaded: pidone is shutting down")
             return
-        if self._reloading or self._reload_timer is not None or not self._reload_again:
+        if self._reloading or self._reload_timer is not None or not (self._reload_again or self._apply_again):
             return
         wait = self._last_reload_start + RELOAD_MIN_INTERVAL - time.monotonic()
         if wait > 0:
@@ -492,7 +506,8 @@ class Supervisor:
         warnings) without applying anything (also `reload --plan`)."""
         from pidone import graph, loader
 
-        result = loader.load_directory(self.units_dir)
+        result = loader.load_directory(self.units_dir, extra_instances=sorted(self.instances.started))
+        self._read_templates = result.templates
         if self.units_dir in result.errors:
             return None, {}, None, result.errors, result.warnings
         plan = dict(result.units)
@@ -512,10 +527,10 @@ class Supervisor:
 
     def _start_reload(self) -> None:
         self._reloading = True
-        self._reload_again = False
+        from_disk, self._reload_again, self._apply_again = self._reload_again, False, False
         self._last_reload_start = time.monotonic()
         self._current_waiters, self._reload_waiters = self._reload_waiters, []
-        plan, blocked, diff, problems, warnings = self.plan()
+        plan, blocked, diff, problems, warnings = self.plan() if from_disk else self.instances.plan(self.units)
         for warning in warnings:
             self._messages.say(str(warning))
         for problem_list in problems.values():
@@ -524,14 +539,17 @@ class Supervisor:
         if plan is None:
             self._finish_reload("reload failed: the units directory cannot be read; nothing changed", ok=False)
             return
-        self.file_errors = {name: probs for name, probs in problems.items() if name in plan}
+        if from_disk:
+            self.file_errors = {name: probs for name, probs in problems.items() if name in plan}
+            self.instances.reloaded(self._read_templates, plan)
         error_count = sum(len(v) for v in problems.values())
         self._last_summary = (
             f"+{len(diff.added)} -{len(diff.removed)} ~{len(diff.changed)} "
             f"={len(diff.unchanged) + len(diff.reordered)}"
             + (f", {error_count} error{'s' if error_count != 1 else ''}" if error_count else "")
         )
-        self._messages.say(f"reloading {self.units_dir}: {self._last_summary}")
+        what = f"reloading {self.units_dir}" if from_disk else "applying started or stopped instances"
+        self._messages.say(f"{what}: {self._last_summary}")
         self.units = plan
         self._sync_log_files()
         self.submit(ev.ApplyPlan(plan, blocked, diff))

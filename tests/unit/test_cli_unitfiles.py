@@ -194,3 +194,14 @@ def test_check_warns_about_names_set_nowhere_it_can_see(tmp_path):
         f"{tmp_path}/app.toml: [log] file: warning: LOGNAME_X is {tail}",
         f"{tmp_path}/cleared.toml: [service] command: warning: PIDONE_SEES is {tail}",
     ]
+
+
+def test_check_prints_instances_in_the_batches(tmp_path):
+    write(tmp_path, "web@.toml", 'instances = ["8001", "8002"]\n[service]\ncommand = ["web", "--port", "%i"]\n'
+                                 '[dependencies]\nrequires = ["db"]\n')
+    write(tmp_path, "db.toml", GOOD)
+    write(tmp_path, "spare@.toml", GOOD)
+    run = pidone("check", str(tmp_path))
+    assert run.returncode == 0
+    assert run.stdout.splitlines() == ["batch 1: db", "batch 2: web@8001 web@8002", "ok: 3 valid units in 2 batches, 1 warning"]
+    assert run.stderr.startswith(f"{tmp_path}/spare@.toml: instances: warning: a template no one names")

@@ -126,7 +126,8 @@ def _examine(directory: str) -> _Report:
     """Load `directory` and check its graph; return every error and warning found."""
     load = load_directory(directory)
     graph_errors, graph_warnings = graph.check(load.units, invalid=load.errors.keys())
-    unset = [warning for name in sorted(load.units) for warning in unset_warnings(load.units[name], os.environ)]
+    # Instances of one template would each say the same: once is enough.
+    unset = list(dict.fromkeys(w for name in sorted(load.units) for w in unset_warnings(load.units[name], os.environ)))
     return _Report(load, load.problems() + graph_errors, load.warnings + graph_warnings + unset)
 
 

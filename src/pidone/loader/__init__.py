@@ -15,13 +15,14 @@ import re
 import stat
 import tomllib
 from dataclasses import dataclass, field
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pidone.errors import ConfigError, Problem
-from pidone.loader import dropins
+from pidone.loader import dropins, templates
 from pidone.loader.build import Builder, unit_from_dict, unit_to_dict
 from pidone.loader.schema import HEALTH_PROBES, READY_PROBES, SCHEMA, TABLES, Problems, printable
+from pidone.loader.templates import Template
 from pidone.units import NAME_RULE, Unit, show, valid_name
 
 __all__ = [
@@ -51,6 +52,7 @@ class LoadResult:
     units: dict[str, Unit] = field(default_factory=dict)
     errors: dict[str, list[Problem]] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    templates: dict[str, Template] = field(default_factory=dict)  # valid templates, by "NAME@"
 
     @property
     def ok(self) -> bool:
@@ -86,9 +88,11 @@ def parse_unit(name: str, data: bytes, path: str) -> Unit:
 
 
 def load_directory(
-    path: str | os.PathLike[str], *, enforce_ownership: bool | None = None
+    path: str | os.PathLike[str], *, enforce_ownership: bool | None = None, extra_instances: Iterable[str] = ()
 ) -> LoadResult:
-    """Load every `NAME.toml` in directory `path` (not recursively) and return a LoadResult.
+    """Load every `NAME.toml` in directory `path` (not recursively), with its
+    drop-ins, and every instance of its templates named there or in
+    `extra_instances`; return a LoadResult.
 
     Dotfiles, `*.toml.disabled`, editor backups and anything else not ending
     in `.toml` are ignored. With `enforce_ownership` (default: when running
@@ -115,10 +119,30 @@ def load_directory(
         loader = _DirectoryLoader(directory, dir_fd, enforce_ownership)
         overrides = _read_dropins(loader, listing, {entry.name[: -len(SUFFIX)] for entry in entries}, result)
         for entry in entries:
-            loader.load(entry, result, overrides.get(entry.name[: -len(SUFFIX)], ()))
+            loader.load(entry, result, overrides.pop(entry.name[: -len(SUFFIX)], ()))
     finally:
         os.close(dir_fd)
+    _instance_dropins(overrides, result)
+    templates.make_instances(result, extra_instances)
     return result
+
+
+def _instance_dropins(overrides: dict[str, list[tuple[str, bytes | Problem]]], result: LoadResult) -> None:
+    """Decode the `NAME@INSTANCE.toml.d/` drop-ins left, for their instances."""
+    for name, files in overrides.items():
+        template = result.templates.get(templates.template_of(name) or "")
+        if template is None:
+            continue  # its template is broken: that is reported
+        errors: list[Problem] = []
+        decoded = []
+        for path, data in files:
+            if isinstance(data, Problem):
+                errors.append(data)
+            elif (document := _decode_file(data, path, errors)) is not None:
+                decoded.append((path, document))
+        if errors:
+            result.errors[name] = errors
+        templates.add_instance_dropins(template, name.partition("@")[2], decoded)
 
 
 def _read_dropins(
@@ -133,7 +157,7 @@ def _read_dropins(
             continue
         files, problems = dropins.read_directory(loader, entry)
         name = dropins.stem(entry.name)
-        if name not in names:
+        if name not in names and (templates.template_of(name) or "") not in names:
             if files or problems:
                 unit_file = printable(os.path.join(loader.directory, name + SUFFIX))
                 result.errors[entry.name] = problems + [
@@ -173,6 +197,16 @@ class _DirectoryLoader:
             data = self._read(entry)
         except Exception as exc:  # whatever happens to one file, the others still load
             result.errors[name] = [_unit_file_problem(file_path, exc)]
+            return
+        if templates.is_template(name):
+            document, errors, _, origin = _merged_document(data, file_path, overrides)
+            template, errors, warnings, listed = templates.load_template(name, document, errors, origin, file_path)
+            result.warnings.extend(warnings)
+            if template is None:
+                result.errors[name] = errors
+                result.errors.update((name + instance, []) for instance in listed)  # invalid, not missing
+            else:
+                result.templates[name] = template
             return
         unit, errors, warnings = _parse_file(name, data, file_path, overrides)
         result.warnings.extend(warnings)

@@ -89,6 +89,8 @@ class Builder:
         """Return the Unit `document` describes, or None when it has errors (all recorded)."""
         top = Table(self.problems, "", document)
         top.check_keys()
+        if "instances" in document:
+            top.error("instances", "only a template (NAME@.toml) lists instances")
         description = top.get("description", free_text, "")
         tables = {table: self._table(document, table) for table in TABLES}
         service = self.service(tables["service"])

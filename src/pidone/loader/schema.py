@@ -31,7 +31,7 @@ HEALTH_PROBES = ("tcp", "http", "exec")
 # Every table and key a unit file may hold; "" is the top level. The docs
 # test holds docs/unit-files.md to exactly this.
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("description",),
+    "": ("description", "instances"),
     "service": (
         "command", "type", "critical", "working_directory", "user", "group",
         "supplementary_groups", "environment", "environment_files",
