@@ -530,7 +530,14 @@ class Supervisor:
         from_disk, self._reload_again, self._apply_again = self._reload_again, False, False
         self._last_reload_start = time.monotonic()
         self._current_waiters, self._reload_waiters = self._reload_waiters, []
-        plan, blocked, diff, problems, warnings = self.plan() if from_disk else self.instances.plan(self.units)
+        try:
+            plan, blocked, diff, problems, warnings = self.plan() if from_disk else self.instances.plan(self.units)
+        except Exception:  # noqa: BLE001 - a bug here must not leave reloads stuck
+            import traceback
+
+            self._messages.say(f"error planning a reload:\n{traceback.format_exc()}")
+            self._finish_reload("reload failed: an internal error (logged); nothing changed", ok=False)
+            return
         for warning in warnings:
             self._messages.say(str(warning))
         for problem_list in problems.values():
