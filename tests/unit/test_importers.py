@@ -34,6 +34,7 @@ from pidone.importers import (
     sanitize_name,
 )
 from pidone.loader import load_directory, parse_unit
+from pidone.spawn import prepare
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "import"
 NOTE = re.compile(r"^\S.*: (not carried over|approximated|warning): \S.*$")
@@ -84,7 +85,8 @@ def test_a_service_using_most_mappings():
         "service": {
             "command": [
                 "/bin/sh", "-c",
-                'exec /usr/bin/gunicorn --workers "${WORKERS}" --bind 127.0.0.1:"${PORT}" app:app',
+                # $$: pidone passes ${...} on to the shell (SPEC §12)
+                'exec /usr/bin/gunicorn --workers "$${WORKERS}" --bind 127.0.0.1:"$${PORT}" app:app',
             ],
             "type": "notify",
             "working_directory": "/srv/web",
@@ -213,7 +215,7 @@ def test_privilege_prefixes_are_noted(prefix):
 
 def test_prefix_colon_turns_expansion_off():
     result = service("ExecStart=:/bin/echo $HOME ${USER}\n")
-    assert result.unit["service"]["command"] == ["/bin/echo", "$HOME", "${USER}"]
+    assert result.unit["service"]["command"] == ["/bin/echo", "$HOME", "$${USER}"]  # literal to pidone too
     assert result.notes == []
 
 
@@ -223,9 +225,20 @@ def test_variables_defined_by_environment_are_substituted_without_a_shell():
     assert result.notes == []
 
 
+def test_values_pidone_expands_keep_their_meaning_once_loaded(tmp_path):
+    result = service("Environment=A=${X} B=$$$$\nWorkingDirectory=/srv/${X}\nExecStart=:/bin/echo ${USER} $${HOME}\n")
+    assert result.unit["service"]["environment"]["A"] == "$${X}"
+    (tmp_path / "x.toml").write_text(tomli_w.dumps(result.unit))
+    unit = load_directory(tmp_path, enforce_ownership=False).units["x"]
+    prepared = prepare(unit, {b"X": b"no", b"USER": b"no", b"PATH": b"/bin"})
+    assert prepared.argv == ["/bin/echo", "${USER}", "$${HOME}"]
+    assert prepared.env[b"A"] == b"${X}" and prepared.env[b"B"] == b"$$$$"  # as systemd, literally
+    assert prepared.cwd == "/srv/${X}"
+
+
 def test_other_variables_are_expanded_by_a_shell():
     result = service("EnvironmentFile=/etc/app.env\nExecStart=/app --port=${PORT} $OPTS 'x y' $$\n")
-    script = "exec /app --port=\"${PORT}\" $OPTS 'x y' '$'"
+    script = "exec /app --port=\"$${PORT}\" $OPTS 'x y' '$'"  # $${: the shell's, not pidone's
     assert result.unit["service"]["command"] == ["/bin/sh", "-c", script]
     (note,) = notes_about(result, "ExecStart")
     assert "approximated" in note and "$PORT, $OPTS" in note and "the image needs /bin/sh" in note
@@ -763,7 +776,7 @@ def test_supervisord_program_with_everything():
     api = supervisord_fixture()[0]
     assert api.unit == {
         "service": {
-            "command": ["/bin/sh", "-c", 'exec /usr/local/bin/gunicorn --bind 0.0.0.0:"${PORT}" app:app'],
+            "command": ["/bin/sh", "-c", 'exec /usr/local/bin/gunicorn --bind 0.0.0.0:"$${PORT}" app:app'],
             "working_directory": "/srv/app",
             "user": "app",
             "environment": {"PYTHONUNBUFFERED": "1", "APP_ENV": "production", "GREETING": "hello, world"},
