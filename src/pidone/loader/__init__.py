@@ -14,8 +14,8 @@ import os
 import re
 import stat
 import tomllib
-from dataclasses import dataclass, field
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pidone.errors import ConfigError, Problem
@@ -199,7 +199,7 @@ class _DirectoryLoader:
             result.errors[name] = [_unit_file_problem(file_path, exc)]
             return
         if templates.is_template(name):
-            document, errors, _, origin = _merged_document(data, file_path, overrides)
+            document, errors, origin = _merged_document(data, file_path, overrides)
             template, errors, warnings, listed = templates.load_template(name, document, errors, origin, file_path)
             result.warnings.extend(warnings)
             if template is None:
@@ -323,7 +323,8 @@ def _parse_file(
 ) -> tuple[Unit | None, list[Problem], list[Problem]]:
     """Return (unit or None, errors, warnings) for one file's bytes and its
     drop-ins' (merged over it in order); never raises."""
-    document, errors, warnings, origin = _merged_document(data, path, overrides)
+    document, errors, origin = _merged_document(data, path, overrides)
+    warnings: list[Problem] = []
     problems = Problems(path)
     unit = None
     try:
@@ -346,9 +347,9 @@ def _parse_file(
 
 def _merged_document(
     data: bytes, path: str, overrides: Sequence[tuple[str, bytes | Problem]]
-) -> tuple[dict[str, Any] | None, list[Problem], list[Problem], dict[str, str]]:
+) -> tuple[dict[str, Any] | None, list[Problem], dict[str, str]]:
     """Return (the document of `data` with every drop-in merged over it, or
-    None; errors; warnings; which drop-in set each key). Never raises."""
+    None; errors; which drop-in set each key). Never raises."""
     errors: list[Problem] = []
     origin: dict[str, str] = {}
     document = _decode_file(data, path, errors)
@@ -359,7 +360,7 @@ def _merged_document(
         over = _decode_file(dropin, dropin_path, errors)
         if over is not None and document is not None:
             document = dropins.merge(document, over, dropin_path, origin)
-    return (None if errors else document), errors, [], origin
+    return (None if errors else document), errors, origin
 
 
 def _decode_file(data: bytes, path: str, errors: list[Problem]) -> dict[str, Any] | None:
