@@ -165,3 +165,24 @@ def test_started_instances_and_string_commands_survive_a_reexec(pidone, tmp_path
     out = cli(p, "start", "worker@more", "--wait")  # the templates are read again after the re-exec
     assert out.returncode == 0, out.stderr
     p.find_line(r"^worker@more \| more x y$")
+
+
+def test_a_log_file_path_is_expanded_at_each_start(pidone, tmp_path):
+    envfile = tmp_path / "log.env"
+    envfile.write_text("LOGNAME_X=first\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    unit = (
+        '[service]\ncommand = ["sh", "-c", "echo line-$$LOGNAME_X; exec sleep 600"]\n'
+        f'environment_files = ["{envfile}"]\n'
+        f'[log]\nfile = "{logs}/${{LOGNAME_X}}.log"\n'
+    )
+    p = start(pidone, tmp_path, {"app.toml": unit})
+    wait_for(lambda: (logs / "first.log").exists() and b"line-first" in (logs / "first.log").read_bytes(), 10,
+             "first.log written")
+    envfile.write_text("LOGNAME_X=second\n")
+    out = cli(p, "restart", "app", "--wait")
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: (logs / "second.log").exists() and b"line-second" in (logs / "second.log").read_bytes(), 10,
+             "second.log written")
+    assert b"line-second" not in (logs / "first.log").read_bytes()
