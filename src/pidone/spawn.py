@@ -133,11 +133,13 @@ def prepare(
     notify_socket: str | None = None,
     nofile: tuple[int, int] | None = None,
     argv: Sequence[str] | None = None,
+    tagged: bool = True,
 ) -> Prepared:
     """Resolve `unit` into a Prepared spawn of its command (or of `argv`, a
     probe's); raise SpawnError with the stage. `${...}` in the command,
     working_directory and environment values are expanded here, at each
-    start, from the environment the process gets."""
+    start, from the environment the process gets. An exec probe (`argv`,
+    untagged) gets no PIDONE_UNIT, so it is never taken for the unit's."""
     service = unit.service
     env: dict[bytes, bytes] = {} if service.clear_environment else dict(base_env)
     prepared = Prepared(unit.name, "", [], env, nofile=nofile)
@@ -152,7 +154,10 @@ def prepare(
     lookup = env_lookup(env)
     for key, value in service.environment:  # each value sees the ones before it
         env[os.fsencode(key)] = os.fsencode(expand(value, lookup))
-    env[b"PIDONE_UNIT"] = unit.name.encode()
+    if tagged:
+        env[b"PIDONE_UNIT"] = unit.name.encode()
+    else:
+        env.pop(b"PIDONE_UNIT", None)
     if notify_socket is not None:
         env[b"NOTIFY_SOCKET"] = os.fsencode(notify_socket)
     prepared.argv = expand_argv(service.command if argv is None else argv, lookup)

@@ -940,8 +940,7 @@ class Supervisor:
         environment and limits, its output discarded. It is not tagged with
         PIDONE_UNIT, so it is never mistaken for a leftover of the unit.
         Raises SpawnError (the attempt then fails with the reason)."""
-        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile, argv=argv)
-        prepared.env.pop(b"PIDONE_UNIT", None)
+        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile, argv=argv, tagged=False)
         null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         try:
             pid, error_fd = spawn_unit(prepared, null, null)

@@ -203,3 +203,10 @@ def test_a_working_directory_that_is_not_absolute_once_expanded_fails_to_start()
     unit = load('[service]\ncommand = ["/bin/true"]\nworking_directory = "${D}"\n')
     with pytest.raises(SpawnError, match="not an absolute path"):
         prepare(unit, {b"D": b"relative"})
+
+
+def test_an_exec_probe_expands_from_its_own_untagged_environment():
+    unit = load('[service]\ncommand = ["/bin/sleep", "1"]\n')
+    prepared = prepare(unit, {b"PIDONE_UNIT": b"outer"}, argv=("/bin/echo", "${PIDONE_UNIT:-untagged}"), tagged=False)
+    assert prepared.argv == ["/bin/echo", "untagged"] and b"PIDONE_UNIT" not in prepared.env
+    assert prepare(unit, {}, argv=("/bin/echo", "${PIDONE_UNIT}")).argv == ["/bin/echo", "web"]
