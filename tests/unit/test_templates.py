@@ -165,6 +165,10 @@ def test_errors_in_instance_dropins_name_the_dropin(tmp_path):
     assert set(result.units) == {"w@a"}
     [problem] = result.errors["w@b"]
     assert problem.path == str(tmp_path / "w@b.toml.d/10.toml") and problem.where == "[restart] delay"
+    # A drop-in that does not even parse: `pidone start` refuses the instance too.
+    result = load(tmp_path, **{"w@c.toml.d/10.toml": "[restart\n"})
+    assert result.errors["w@c"][0].path == str(tmp_path / "w@c.toml.d/10.toml") and result.errors["w@c"][0].line == 1
+    assert "have errors" in Instances(str(tmp_path), result.templates).why_not("w@c")
 
 
 def test_an_instance_dropin_without_a_template_is_an_error(tmp_path):

@@ -142,7 +142,7 @@ def _instance_dropins(overrides: dict[str, list[tuple[str, bytes | Problem]]], r
                 decoded.append((path, document))
         if errors:
             result.errors[name] = errors
-        templates.add_instance_dropins(template, name.partition("@")[2], decoded)
+        templates.add_instance_dropins(template, name.partition("@")[2], None if errors else decoded)
 
 
 def _read_dropins(

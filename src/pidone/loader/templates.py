@@ -42,7 +42,8 @@ class Template:
     document: dict[str, Any]  # drop-ins merged, `instances` taken out
     origin: dict[str, str]  # which drop-in set each key
     instances: tuple[str, ...]  # listed in the file
-    overrides: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)  # instance -> drop-ins
+    # instance -> its decoded drop-ins; None when one of them is broken (not made then)
+    overrides: dict[str, list[tuple[str, dict[str, Any]]] | None] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -120,8 +121,8 @@ def _instances(value: Any, name: str, problems: Problems) -> tuple[str, ...]:
     return tuple(dict.fromkeys(listed))
 
 
-def add_instance_dropins(template: Template, instance: str, files: list[tuple[str, dict[str, Any]]]) -> None:
-    """Keep the decoded `NAME@INSTANCE.toml.d/` drop-ins, for when the instance is made."""
+def add_instance_dropins(template: Template, instance: str, files: list[tuple[str, dict[str, Any]]] | None) -> None:
+    """Keep the decoded `NAME@INSTANCE.toml.d/` drop-ins, for when the instance is made (None: broken)."""
     template.overrides[instance] = files
 
 
@@ -136,6 +137,8 @@ def make(template: Template, instance: str) -> tuple[Unit | None, list[Problem],
     if why:
         return None, [Problem(template.path, why, where=f"instance {show(name)}")], []
     document, origin = template.document, template.origin
+    if instance in template.overrides and template.overrides[instance] is None:
+        return None, [Problem(template.path, f"its drop-ins in {name}.toml.d/ have errors", where=f"instance {name}")], []
     overrides = template.overrides.get(instance)
     if overrides:
         origin = dict(origin)
