@@ -81,11 +81,43 @@ class Commands:
     # -- changing ------------------------------------------------------------------
 
     def _cmd_start(self, conn: "Connection", args: dict) -> None:
-        self._change(conn, args, ev.StartUnit, lambda rec: rec.state.value in SETTLED,
-                     lambda rec: rec.state.value in STARTED_OK)
+        records = self._sup.machine.records
+        new = [name for name in dict.fromkeys(args["units"]) if name not in records]
+        for name in new:  # NAME@INSTANCE of a template: made first, through the reload path
+            why = self._sup.instances.why_not(name)
+            if why:
+                raise ControlError("unknown-unit", why)
+
+        def start() -> None:
+            self._change(conn, args, ev.StartUnit, lambda rec: rec.state.value in SETTLED,
+                         lambda rec: rec.state.value in STARTED_OK)
+
+        if not new:
+            start()
+            return
+        for name in new:
+            self._sup.instances.start(name)
+
+        def made(summary: str | None, failure: str = "") -> None:
+            if conn.closed:
+                return
+            missing = [name for name in new if name not in records]
+            if summary is None or missing:
+                reason = failure or f"{', '.join(missing)} could not be made; see pidone's log"
+                conn.reply(protocol.error("failed", reason))
+                return
+            try:
+                start()
+            except ControlError as exc:
+                conn.reply(protocol.error(exc.code, exc.message))
+
+        self._sup.apply_instances(on_done=made)
 
     def _cmd_stop(self, conn: "Connection", args: dict) -> None:
         self._change(conn, args, ev.StopUnit, lambda rec: rec.down, lambda rec: rec.down)
+        # An instance `pidone start` made lives until it is stopped.
+        if any([self._sup.instances.stop(name, self._sup.units) for name in self._known(args["units"])]):
+            self._sup.apply_instances()
 
     def _cmd_restart(self, conn: "Connection", args: dict) -> None:
         names = self._known(args["units"])
@@ -115,7 +147,8 @@ class Commands:
             for name in names:
                 rec = records.get(name)
                 results.append({"unit": name, "state": rec.state.value if rec else "removed",
-                                "ok": bool(rec and good(rec)), "reason": (rec.reason or rec.last_exit) if rec else ""})
+                                # A stopped instance `pidone start` made is removed: as asked.
+                                "ok": bool(good(rec)) if rec else event is ev.StopUnit, "reason": (rec.reason or rec.last_exit) if rec else ""})
             failed = [r["unit"] for r in results if not r["ok"]]
             if failed:
                 conn.reply(protocol.encode({"ok": False, "error": {

@@ -165,6 +165,7 @@ class Init:
         self.shutting_down = False
         self.sweeping = False
         self.supervisor: Supervisor | None = None
+        self.templates: dict | None = None  # the units directory's, from the boot's load
         self.control = None  # the ControlServer, with units
         self.resume: dict[str, int] | None = None  # the fds kept for us, when re-executed
         self.inherited_fds: set[int] = set()
@@ -238,6 +239,7 @@ class Init:
         from pidone import graph, loader
 
         result = loader.load_directory(self.options.units)
+        self.templates = result.templates
         for warning in result.warnings:
             self.messages.say(str(warning))
         if not result.ok and not strict:
@@ -280,6 +282,8 @@ class Init:
         if not self.resume:
             # Before the control socket: whoever sees pidone answer can connect (SPEC §14).
             self.supervisor.bind_sockets()
+        if self.templates is not None:  # after a re-exec they are read again on first need
+            self.supervisor.instances.reloaded(self.templates, units)
         from pidone.commands import Commands, init_info
         from pidone.control.server import ControlServer, private_directory
         from pidone.handover import Handover

@@ -286,6 +286,9 @@ def check(units: Units, *, invalid: Collection[str] = ()) -> tuple[list[Problem]
                 if dep in known:
                     continue
                 hint = _suggest(dep, known) if len(errors) + len(warnings) < _MAX_SUGGESTIONS else ""
+                prefix, at, instance = dep.partition("@")
+                if at and prefix and instance:  # SPEC §12: name both the instance and its template
+                    hint += f" (an instance of template {prefix}@, but there is no {prefix}@.toml)"
                 message = f"missing dependency '{dep}'{hint}"
                 where = f"[dependencies] {key}"
                 if key == "requires":

@@ -64,6 +64,7 @@ class LogFile:
         warn_interval: float = DEFAULT_WARN_INTERVAL,
     ):
         self.path = path
+        self.source = path  # the `[log] file` it came from, before ${...} expansion
         self.max_bytes = max_bytes
         self.backups = backups
         self.warn_interval = warn_interval

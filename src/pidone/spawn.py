@@ -11,9 +11,11 @@ import pwd
 import resource
 import signal
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+import shlex
+from typing import Iterable, Mapping, Sequence
 
 from pidone.errors import SpawnError
+from pidone.expand import env_lookup, expand, expand_argv, expand_path
 from pidone.fds import give_back
 from pidone.rlimits import fit as fit_rlimits
 from pidone.sysdeps import SignalState
@@ -141,11 +143,17 @@ def prepare(
     *,
     notify_socket: str | None = None,
     nofile: tuple[int, int] | None = None,
+    argv: Sequence[str] | None = None,
+    tagged: bool = True,
 ) -> Prepared:
-    """Resolve `unit` into a Prepared spawn; raise SpawnError with the stage."""
+    """Resolve `unit` into a Prepared spawn of its command (or of `argv`, a
+    probe's); raise SpawnError with the stage. `${...}` in the command,
+    working_directory and environment values are expanded here, at each
+    start, from the environment the process gets. An exec probe (`argv`,
+    untagged) gets no PIDONE_UNIT, so it is never taken for the unit's."""
     service = unit.service
     env: dict[bytes, bytes] = {} if service.clear_environment else dict(base_env)
-    prepared = Prepared(unit.name, "", list(service.command), env, nofile=nofile)
+    prepared = Prepared(unit.name, "", [], env, nofile=nofile)
     if service.user is not None:
         _apply_user(prepared, service.user)
     if service.group is not None:
@@ -154,13 +162,24 @@ def prepare(
         prepared.groups = [_lookup_group(g) for g in service.supplementary_groups]
     for spec in service.environment_files:
         env.update(read_environment_file(spec))
-    for key, value in service.environment:
-        env[os.fsencode(key)] = os.fsencode(value)
-    env[b"PIDONE_UNIT"] = unit.name.encode()
+    lookup = env_lookup(env)
+    for key, value in service.environment:  # each value sees the ones before it
+        env[os.fsencode(key)] = os.fsencode(expand(value, lookup))
+    if tagged:
+        env[b"PIDONE_UNIT"] = unit.name.encode()
+    else:
+        env.pop(b"PIDONE_UNIT", None)
     if notify_socket is not None:
         env[b"NOTIFY_SOCKET"] = os.fsencode(notify_socket)
+    prepared.argv = expand_argv(service.command if argv is None else argv, lookup)
+    if not prepared.argv:
+        raise SpawnError("spawn", errno.EINVAL, shlex.join(service.command if argv is None else argv),
+                         reason="the command is empty once its variables are expanded")
     if service.working_directory is not None:
-        prepared.cwd = service.working_directory
+        try:
+            prepared.cwd = expand_path(service.working_directory, lookup, "working_directory")
+        except ValueError as exc:
+            raise SpawnError("change to directory", errno.EINVAL, reason=str(exc)) from None
     prepared.umask = service.umask
     prepared.oom_score_adjust = service.oom_score_adjust
     if unit.limits.rlimits:

@@ -17,6 +17,8 @@ from typing import Callable
 from pidone import events as ev
 from pidone.errors import SpawnError
 from pidone.events import ChildExited, TimerKind
+from pidone.instances import Instances
+from pidone.expand import env_lookup, expand_path
 from pidone.logs import LogRouter, Messages, Sink
 from pidone.loop import Loop
 from pidone.machine import Machine
@@ -24,7 +26,7 @@ from pidone.notify import NotifySocket
 from pidone.probes import ProbeRunner
 from pidone.reaper import Reaper
 from pidone.restartqueue import max_wait
-from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
+from pidone.spawn import prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
 from pidone.units import Unit
@@ -70,6 +72,8 @@ class Supervisor:
         self.machine = Machine(units, blocked, max_restarting=max_restarting, random_source=_random_fraction)
         self._reloading = False
         self._reload_again = False
+        self._apply_again = False  # instances started or stopped: apply them without reading the directory
+        self.instances = Instances(units_dir)
         self._reload_timer = None
         self._last_reload_start = float("-inf")
         # Called with (summary) when done, or (None, reason) when it could not be.
@@ -295,6 +299,7 @@ class Supervisor:
             "nofile": self._nofile,
             "schedules": self._schedules.snapshot() if self._schedules is not None else {},
             "sockets": self._sockets.snapshot() if self._sockets is not None else {},
+            "started_instances": sorted(self.instances.started),
         }
 
     def held_sockets(self) -> dict[str, int]:
@@ -311,6 +316,8 @@ class Supervisor:
         from pidone.sysdeps import read_start_time
 
         unknown = self.machine.restore(state.get("machine", {}))
+        self.instances = Instances(self.units_dir, None)  # its templates are read again on first need
+        self.instances.started = {name for name in state.get("started_instances", []) if name in self.machine.records}
         if state.get("nofile"):  # the limit the first pidone found, and children get back
             self._nofile = (state["nofile"][0], state["nofile"][1])
         starts = state.get("main_start_times", {})
@@ -520,17 +527,41 @@ class Supervisor:
         for name in list(self._log_files):
             current = self._log_files[name]
             log = wanted.get(name)
-            if log is None or (current.path, current.max_bytes, current.backups) != (log.file, log.max_bytes, log.backups):
+            if log is None or (current.source, current.max_bytes, current.backups) != (log.file, log.max_bytes, log.backups):
                 current.close()
                 del self._log_files[name]
                 self._router.copies.pop(name, None)
             else:
                 current.reopen()
         for name, log in wanted.items():
-            if name not in self._log_files:
-                writer = LogFile(log.file, log.max_bytes, log.backups, warn=self._messages.say)
-                self._log_files[name] = writer
-                self._router.copies[name] = writer.write
+            if name not in self._log_files and "$" not in log.file:  # with ${...}: opened at the start
+                self._open_log_file(name, log, log.file)
+
+    def _open_log_file(self, name: str, log, path: str) -> None:
+        from pidone.logfile import LogFile
+
+        writer = LogFile(path, log.max_bytes, log.backups, warn=self._messages.say)
+        writer.source = log.file  # as written, maybe with ${...}
+        self._log_files[name] = writer
+        self._router.copies[name] = writer.write
+
+    def _expand_log_file(self, name: str, unit: Unit, env: dict[bytes, bytes]) -> None:
+        """At a start: a `[log] file` with ${...} is expanded from the
+        unit's environment, and the file (re)opened if the path changed."""
+        log = unit.log
+        if not log.file or "$" not in log.file:
+            return
+        try:
+            path = expand_path(log.file, env_lookup(env), "[log] file")
+        except ValueError as exc:
+            raise SpawnError("open the log file", 0, reason=str(exc)) from None
+        current = self._log_files.get(name)
+        if current is not None and current.path == path and current.source == log.file:
+            return
+        if current is not None:
+            current.close()
+            del self._log_files[name]
+        self._open_log_file(name, log, path)
 
     # -- reload ----------------------------------------------------------------------
 
@@ -544,14 +575,22 @@ class Supervisor:
         self._reload_again = True
         self._maybe_start_reload()
 
+    def apply_instances(self, on_done: Callable[..., None] | None = None) -> None:
+        """Apply `self.instances` (started or stopped ones) through the reload
+        path, without reading the directory; `on_done` as for `reload`."""
+        if on_done is not None:
+            self._reload_waiters.append(on_done)
+        self._apply_again = True
+        self._maybe_start_reload()
+
     def _maybe_start_reload(self) -> None:
         if self.machine.shutting_down:
-            self._reload_again = False
+            self._reload_again = self._apply_again = False
             waiters, self._reload_waiters = self._reload_waiters, []
             for waiter in waiters:
                 waiter(None, "not reloaded: pidone is shutting down")
             return
-        if self._reloading or self._reload_timer is not None or not self._reload_again:
+        if self._reloading or self._reload_timer is not None or not (self._reload_again or self._apply_again):
             return
         wait = self._last_reload_start + RELOAD_MIN_INTERVAL - time.monotonic()
         if wait > 0:
@@ -568,7 +607,8 @@ class Supervisor:
         warnings) without applying anything (also `reload --plan`)."""
         from pidone import graph, loader
 
-        result = loader.load_directory(self.units_dir)
+        result = loader.load_directory(self.units_dir, extra_instances=sorted(self.instances.started))
+        self._read_templates = result.templates
         if self.units_dir in result.errors:
             return None, {}, None, result.errors, result.warnings
         plan = dict(result.units)
@@ -588,10 +628,17 @@ class Supervisor:
 
     def _start_reload(self) -> None:
         self._reloading = True
-        self._reload_again = False
+        from_disk, self._reload_again, self._apply_again = self._reload_again, False, False
         self._last_reload_start = time.monotonic()
         self._current_waiters, self._reload_waiters = self._reload_waiters, []
-        plan, blocked, diff, problems, warnings = self.plan()
+        try:
+            plan, blocked, diff, problems, warnings = self.plan() if from_disk else self.instances.plan(self.units)
+        except Exception:  # noqa: BLE001 - a bug here must not leave reloads stuck
+            import traceback
+
+            self._messages.say(f"error planning a reload:\n{traceback.format_exc()}")
+            self._finish_reload("reload failed: an internal error (logged); nothing changed", ok=False)
+            return
         for warning in warnings:
             self._messages.say(str(warning))
         for problem_list in problems.values():
@@ -600,14 +647,17 @@ class Supervisor:
         if plan is None:
             self._finish_reload("reload failed: the units directory cannot be read; nothing changed", ok=False)
             return
-        self.file_errors = {name: probs for name, probs in problems.items() if name in plan}
+        if from_disk:
+            self.file_errors = {name: probs for name, probs in problems.items() if name in plan}
+            self.instances.reloaded(self._read_templates, plan)
         error_count = sum(len(v) for v in problems.values())
         self._last_summary = (
             f"+{len(diff.added)} -{len(diff.removed)} ~{len(diff.changed)} "
             f"={len(diff.unchanged) + len(diff.reordered)}"
             + (f", {error_count} error{'s' if error_count != 1 else ''}" if error_count else "")
         )
-        self._messages.say(f"reloading {self.units_dir}: {self._last_summary}")
+        what = f"reloading {self.units_dir}" if from_disk else "applying started or stopped instances"
+        self._messages.say(f"{what}: {self._last_summary}")
         self.units = plan
         self._sync_log_files()
         self._sync_schedules()
@@ -647,6 +697,7 @@ class Supervisor:
         notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
+            self._expand_log_file(name, unit, prepared.env)
             if unit.socket is not None:
                 self._pass_sockets(unit, prepared)
         except SpawnError as exc:
@@ -1009,10 +1060,7 @@ class Supervisor:
         environment and limits, its output discarded. It is not tagged with
         PIDONE_UNIT, so it is never mistaken for a leftover of the unit.
         Raises SpawnError (the attempt then fails with the reason)."""
-        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile)
-        prepared.env.pop(b"PIDONE_UNIT", None)
-        prepared.argv = list(argv)
-        prepared.executable = find_executable(argv[0], prepared.env)
+        prepared = prepare(self.machine.records[name].unit, self._base_env, nofile=self._nofile, argv=argv, tagged=False)
         null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         try:
             pid, error_fd = spawn_unit(prepared, null, null)

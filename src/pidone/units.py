@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pidone.expand import parse_command
+
 # --- names -------------------------------------------------------------------
 
 # SPEC §2: 1-64 characters of A-Z a-z 0-9 _ . @ -, not starting with . or -.
@@ -413,7 +415,8 @@ def parse_argv(value: object) -> tuple[str, ...]:
 
     The string form is split with `shlex.split` and never run by a shell.
     Any word but the first may be empty (`redis-server --save ""`); the
-    first names the program. Raises ValueError when the value is empty, the
+    first names the program. `${...}` is checked, and the words kept in
+    expand's canonical form. Raises ValueError when the value is empty, the
     program is empty, a word is not a string, holds NUL, or the string
     cannot be split (an unclosed quote).
     """
@@ -428,7 +431,7 @@ def parse_argv(value: object) -> tuple[str, ...]:
             raise ValueError(f"{expected}, got an empty command")
         if not words[0]:
             raise ValueError(f"{expected}; word 1 (the program) is empty")
-        return tuple(words)
+        return parse_command(words, from_string=True)
     if not isinstance(value, list):
         raise ValueError(f"{expected}, got {describe(value)}")
     if not value:
@@ -440,7 +443,7 @@ def parse_argv(value: object) -> tuple[str, ...]:
             raise ValueError(f"{expected}; word 1 (the program) is empty")
         if "\0" in word:
             raise ValueError(f"word {index} contains a NUL character: {show(word)}")
-    return tuple(value)
+    return parse_command(value, from_string=False)
 
 
 def parse_abs_path(value: object) -> str:

@@ -174,3 +174,34 @@ def test_graph_of_the_example_units():
     run = pidone("graph", "units")
     assert run.returncode == 0 and run.stderr == ""
     assert '  "worker" -> "web" [style=solid];' in run.stdout.splitlines()
+
+
+def test_check_warns_about_names_set_nowhere_it_can_see(tmp_path):
+    envfile = tmp_path / "app.env"
+    envfile.write_text("FROM_FILE=1\n")
+    write(tmp_path, "app.toml", (
+        '[service]\ncommand = "/app $NOWHERE ${FROM_FILE} ${FROM_ENV} ${PIDONE_SEES} ${DEFAULTED:-x} $${ESCAPED}"\n'
+        f'environment_files = ["{envfile}"]\nenvironment = {{ FROM_ENV = "${{ALSO_NOWHERE}}" }}\n'
+        '[log]\nfile = "/var/log/${LOGNAME_X}.log"\n'
+    ))
+    write(tmp_path, "cleared.toml", '[service]\ncommand = ["/app", "${PIDONE_SEES}"]\nclear_environment = true\n')
+    run = pidone("check", str(tmp_path), env={"PIDONE_SEES": "yes"})
+    assert run.returncode == 0
+    tail = "set nowhere pidone can see: empty unless set when the unit starts"
+    assert run.stderr.splitlines() == [
+        f"{tmp_path}/app.toml: [service] command: warning: NOWHERE is {tail}",
+        f"{tmp_path}/app.toml: [service] environment: warning: ALSO_NOWHERE is {tail}",
+        f"{tmp_path}/app.toml: [log] file: warning: LOGNAME_X is {tail}",
+        f"{tmp_path}/cleared.toml: [service] command: warning: PIDONE_SEES is {tail}",
+    ]
+
+
+def test_check_prints_instances_in_the_batches(tmp_path):
+    write(tmp_path, "web@.toml", 'instances = ["8001", "8002"]\n[service]\ncommand = ["web", "--port", "%i"]\n'
+                                 '[dependencies]\nrequires = ["db"]\n')
+    write(tmp_path, "db.toml", GOOD)
+    write(tmp_path, "spare@.toml", GOOD)
+    run = pidone("check", str(tmp_path))
+    assert run.returncode == 0
+    assert run.stdout.splitlines() == ["batch 1: db", "batch 2: web@8001 web@8002", "ok: 3 valid units in 2 batches, 1 warning"]
+    assert run.stderr.startswith(f"{tmp_path}/spare@.toml: instances: warning: a template no one names")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pidone.errors import ConfigError
-from pidone.loader import SCHEMA, parse_unit
+from pidone.loader import SCHEMA, load_directory, parse_unit
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "unit-files.md"
 HEADING = re.compile(r"^## (?:Top level|`\[(?P<table>[a-z]+)\]`)$")
@@ -64,9 +64,24 @@ def test_an_undocumented_key_is_refused(table):
     assert unknown_key_problems(table, "undocumented") != []
 
 
-def test_the_toml_examples_in_the_doc_load():
+EXAMPLE_FILE = re.compile(r"# (?P<file>[\w.@-]+(?:\.toml\.d/[\w.-]+)?\.toml)\b")
+
+
+def test_the_toml_examples_in_the_doc_load(tmp_path):
     blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(), re.S)
     assert len(blocks) >= 2
-    for block in blocks:
-        unit = parse_unit("web", block.encode(), "web.toml")
-        assert unit.service.command
+    for index, block in enumerate(blocks):
+        named = EXAMPLE_FILE.match(block)
+        if named is None:
+            unit = parse_unit("web", block.encode(), "web.toml")
+            assert unit.service.command
+            continue
+        # An example that names its file (a drop-in, a template) loads in a directory of its own.
+        directory = tmp_path / str(index)
+        path = directory / named["file"]
+        path.parent.mkdir(parents=True)
+        path.write_text(block)
+        if ".toml.d/" in named["file"]:
+            (directory / named["file"].split(".toml.d/")[0]).with_suffix(".toml").write_text('[service]\ncommand = ["app"]\n')
+        result = load_directory(directory, enforce_ownership=False)
+        assert result.ok and result.units, (named["file"], result.problems())

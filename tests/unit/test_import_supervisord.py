@@ -34,7 +34,7 @@ def test_supervisord_program_with_everything():
     api = supervisord_fixture()[0]
     assert api.unit == {
         "service": {
-            "command": ["/bin/sh", "-c", 'exec /usr/local/bin/gunicorn --bind 0.0.0.0:"${PORT}" app:app'],
+            "command": ["/bin/sh", "-c", 'exec /usr/local/bin/gunicorn --bind 0.0.0.0:"$${PORT}" app:app'],
             "working_directory": "/srv/app",
             "user": "app",
             "environment": {"PYTHONUNBUFFERED": "1", "APP_ENV": "production", "GREETING": "hello, world"},

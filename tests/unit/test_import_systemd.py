@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import tomli_w
 
 from importhelp import FIXTURES, NOTE, loads, notes_about, service, strip_sigpipe, systemd
 from pidone.importers import import_systemd
@@ -21,9 +22,10 @@ def test_a_service_using_most_mappings():
             "command": [
                 "/bin/sh", "-c",
                 # EnvironmentFile= wins over Environment= in systemd: the unit's values are defaults
-                'test -n "${PORT+set}" || export PORT=8000; test -n "${GREETING+set}" || export GREETING=\'hello world\';'
-                ' test -n "${WORKERS+set}" || export WORKERS=4; test -n "${LANG+set}" || export LANG=C.UTF-8;'
-                ' exec /usr/bin/gunicorn --workers "${WORKERS}" --bind 127.0.0.1:"${PORT}" app:app',
+                # $${: pidone passes ${...} on to the shell (SPEC §12)
+                'test -n "$${PORT+set}" || export PORT=8000; test -n "$${GREETING+set}" || export GREETING=\'hello world\';'
+                ' test -n "$${WORKERS+set}" || export WORKERS=4; test -n "$${LANG+set}" || export LANG=C.UTF-8;'
+                ' exec /usr/bin/gunicorn --workers "$${WORKERS}" --bind 127.0.0.1:"$${PORT}" app:app',
             ],
             "type": "notify",
             "working_directory": "/srv/web",
@@ -176,7 +178,7 @@ def test_a_privileged_pre_command_is_noted_and_the_user_kept():
 
 def test_prefix_colon_turns_expansion_off():
     result = service("ExecStart=:/bin/echo $HOME ${USER}\n")
-    assert result.unit["service"]["command"] == ["/bin/echo", "$HOME", "${USER}"]
+    assert result.unit["service"]["command"] == ["/bin/echo", "$HOME", "$${USER}"]  # literal to pidone too
     assert result.notes == []
 
 
@@ -188,7 +190,7 @@ def test_variables_defined_by_environment_are_substituted_without_a_shell():
 
 def test_other_variables_are_expanded_by_a_shell():
     result = service("EnvironmentFile=/etc/app.env\nExecStart=/app --port=${PORT} $OPTS 'x y' $$\n")
-    script = "exec /app --port=\"${PORT}\" $OPTS 'x y' '$'"
+    script = "exec /app --port=\"$${PORT}\" $OPTS 'x y' '$'"  # $${: the shell's, not pidone's
     assert result.unit["service"]["command"] == ["/bin/sh", "-c", script]
     (note,) = notes_about(result, "ExecStart")
     assert "approximated" in note and "$PORT, $OPTS" in note and "the image needs /bin/sh" in note
@@ -480,8 +482,8 @@ def test_environment_files_win_over_environment_as_in_systemd():
     assert result.unit["service"] == {
         "command": [
             "/bin/sh", "-c",
-            'test -n "${PORT+set}" || export PORT=6379; test -n "${OPTS+set}" || export OPTS=\'--save 60 1\';'
-            ' exec /usr/bin/cache-server --port "${PORT}" $OPTS',
+            'test -n "$${PORT+set}" || export PORT=6379; test -n "$${OPTS+set}" || export OPTS=\'--save 60 1\';'
+            ' exec /usr/bin/cache-server --port "$${PORT}" $OPTS',
         ],
         "environment_files": ["-/etc/default/cache"],
     }  # fmt: skip
@@ -518,7 +520,7 @@ def test_an_execstartpre_shell_script_runs_in_a_subshell_not_a_second_shell():
 def test_an_execstartpre_shell_script_with_a_braced_variable_keeps_its_shell():
     # systemd replaces ${X} before the inner shell parses the script: only a shell of its own does the same
     result = service("ExecStartPre=/bin/sh -c 'echo ${X}'\nExecStart=/bin/app\n")
-    assert result.unit["service"]["command"][2] == "/bin/sh -c 'echo '\"${X}\" && exec /bin/app"
+    assert result.unit["service"]["command"][2] == "/bin/sh -c 'echo '\"$${X}\" && exec /bin/app"
 
 
 @pytest.mark.parametrize(("value", "noted"), [(None, True), ("yes", True), ("no", False), ("bogus", True)])
@@ -530,3 +532,17 @@ def test_ignore_sigpipe(value, noted):
         assert notes_about(result, "IgnoreSIGPIPE")[0].startswith("IgnoreSIGPIPE=bogus: not carried over: not a boolean")
     elif noted:
         assert "SIGPIPE ignored" in notes_about(result, "IgnoreSIGPIPE")[0]
+
+
+def test_values_pidone_expands_keep_their_meaning_once_loaded(tmp_path):
+    from pidone.loader import load_directory
+    from pidone.spawn import prepare
+
+    result = service("Environment=A=${X} B=$$$$\nWorkingDirectory=/srv/${X}\nExecStart=:/bin/echo ${USER} $${HOME}\n")
+    assert result.unit["service"]["environment"]["A"] == "$${X}"
+    (tmp_path / "x.toml").write_text(tomli_w.dumps(result.unit))
+    unit = load_directory(tmp_path, enforce_ownership=False).units["x"]
+    prepared = prepare(unit, {b"X": b"no", b"USER": b"no", b"PATH": b"/bin"})
+    assert prepared.argv == ["/bin/echo", "${USER}", "$${HOME}"]
+    assert prepared.env[b"A"] == b"${X}" and prepared.env[b"B"] == b"$$$$"  # as systemd, literally
+    assert prepared.cwd == "/srv/${X}"

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from importhelp import FIXTURES, NOTE, SYSTEM_UNIT_DIRS, loads, notes_about, run, service, systemd
 from pidone.cli.unitfiles import check_main
@@ -290,4 +291,18 @@ def test_installed_service_units_through_the_command_into_pidone_check(tmp_path)
     assert len(written) == len(paths) - err.count(": not written: the unit name")
     load = load_directory(tmp_path, enforce_ownership=False)
     assert load.errors == {}
-    assert len(load.units) == len(written)
+    # Every file loads: as a unit, or (NAME@.service) as a template, whose instances other units may name.
+    loaded = {os.path.basename(unit.path) for unit in load.units.values()}
+    assert loaded | {os.path.basename(t.path) for t in load.templates.values()} == set(written)
+
+
+def test_a_template_becomes_a_pidone_template_that_loads(tmp_path):
+    result = import_systemd("[Unit]\nDescription=Job %I on %H (100%%)\n[Service]\nExecStart=/bin/job %f %n\n",
+                            "job@.service")
+    assert result.unit["description"] == "Job %i on %%H (100%%)"
+    assert result.unit["service"]["command"] == ["/bin/job", "/%i", "%n"]
+    (tmp_path / "job@.toml").write_text(tomli_w.dumps({**result.unit, "instances": ["a"]}))
+    loaded = load_directory(tmp_path, enforce_ownership=False)
+    assert loaded.ok, loaded.problems()
+    assert loaded.units["job@a"].description == "Job a on %H (100%)"
+    assert loaded.units["job@a"].service.command == ("/bin/job", "/a", "job@a")

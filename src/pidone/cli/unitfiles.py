@@ -6,9 +6,14 @@ import os
 import sys
 from dataclasses import dataclass
 
+from collections.abc import Mapping
+
 from pidone import graph
-from pidone.errors import Problem
+from pidone.errors import Problem, SpawnError
+from pidone.expand import command_references, references
 from pidone.loader import LoadResult, load_directory, locate
+from pidone.spawn import read_environment_file
+from pidone.units import Unit
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -123,7 +128,49 @@ def _examine(directory: str) -> _Report:
     """Load `directory` and check its graph; return every error and warning found."""
     load = load_directory(directory)
     graph_errors, graph_warnings = graph.check(load.units, invalid=load.errors.keys())
-    return _Report(load, load.problems() + locate(graph_errors), load.warnings + locate(graph_warnings))
+    # Instances of one template would each say the same: once is enough.
+    unset = list(dict.fromkeys(w for name in sorted(load.units) for w in unset_warnings(load.units[name], os.environ)))
+    return _Report(load, load.problems() + locate(graph_errors), load.warnings + locate(graph_warnings) + unset)
+
+
+def unset_warnings(unit: Unit, environ: Mapping[str, str]) -> list[Problem]:
+    """Return a warning for each `${NAME}` (or whole-word `$NAME`) without a
+    default that is set nowhere `check` can see: not in `environ` (unless the
+    unit clears it), its environment files (as they are now) or `environment`."""
+    service = unit.service
+    places: list[tuple[str, list[tuple[str, bool]]]] = [("[service] command", command_references(service.command))]
+    for table in ("ready", "health"):
+        probe = getattr(unit, table).probe
+        if probe is not None and probe.argv:
+            places.append((f"[{table}] exec", command_references(probe.argv)))
+    if service.working_directory:
+        places.append(("[service] working_directory", references(service.working_directory)))
+    places.append(("[service] environment", [ref for _, value in service.environment for ref in references(value)]))
+    if unit.log.file:
+        places.append(("[log] file", references(unit.log.file)))
+    if not any(refs for _, refs in places):
+        return []
+    known = {key for key, _ in service.environment} | {"PIDONE_UNIT"}
+    if not service.clear_environment:
+        known.update(environ)
+    if service.user is not None:
+        known.update(("HOME", "USER", "LOGNAME", "SHELL"))
+    if service.type.value == "notify":
+        known.add("NOTIFY_SOCKET")
+    for spec in service.environment_files:
+        try:
+            known.update(os.fsdecode(key) for key in read_environment_file(spec))
+        except SpawnError:
+            pass  # an unreadable file is the start's business
+    warnings = []
+    for where, refs in places:
+        unset = sorted({name for name, has_default in refs if not has_default and name not in known})
+        if unset:
+            names = ", ".join(unset)
+            verb = "is" if len(unset) == 1 else "are"
+            warnings.append(Problem(unit.path, f"{names} {verb} set nowhere pidone can see: empty"
+                                    " unless set when the unit starts", where=where, warning=True))
+    return warnings
 
 
 def _print_problems(report: _Report) -> None:

@@ -47,7 +47,7 @@ class ImportResult:
             if _holds_nul(self.unit):
                 self.unit, self.error = None, "a value holds a NUL character, which no unit file may"
             else:
-                self.unit = canonical(self.unit)
+                self.unit = _literal_dollars(canonical(self.unit))
 
     @property
     def ok(self) -> bool:
@@ -76,6 +76,35 @@ def canonical(document: dict[str, Any]) -> dict[str, Any]:
             out[table].update({key: value for key, value in section.items() if key not in out[table]})
     out.update({key: value for key, value in document.items() if key not in out and key not in SCHEMA})
     return out
+
+
+# The values pidone expands (SPEC §12), by table. What an importer writes there
+# is meant literally (or for the /bin/sh it wraps a command in), so a `$` that
+# pidone would read (before `{` or `$`) is written `$$`.
+_EXPANDED = {"service": ("command", "working_directory", "environment"), "log": ("file",),
+             "ready": ("exec",), "health": ("exec",)}
+_EXPANDING_DOLLAR = re.compile(r"\$(?=[{$])")
+
+
+def _literal_dollars(document: dict[str, Any]) -> dict[str, Any]:
+    """Return `document` with every `${` and `$$` in the values pidone expands written `$${` and `$$$$`."""
+
+    def escape(value: Any) -> Any:
+        if isinstance(value, str):
+            return _EXPANDING_DOLLAR.sub("$$", value)
+        if isinstance(value, list):
+            return [escape(item) for item in value]
+        if isinstance(value, dict):
+            return {key: escape(item) for key, item in value.items()}
+        return value
+
+    for table, keys in _EXPANDED.items():
+        section = document.get(table)
+        if isinstance(section, dict):
+            for key in section:
+                if key in keys or key.startswith("exec_"):
+                    section[key] = escape(section[key])
+    return document
 
 
 class _Notes(list):

@@ -16,7 +16,6 @@ from pidone.importers.notes import DROPPED, ImportResult, _name_note, _Notes, _s
 from pidone.importers.systemd_exec import _ExecMixin, _Unconvertible
 from pidone.importers.systemd_service import _ServiceMixin
 from pidone.importers.systemd_syntax import (
-    _INSTANCE_SPECIFIERS,
     _HOST_SPECIFIERS,
     _SystemdName,
     _expand_quiet,
@@ -74,8 +73,8 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         if self.names.template:
             self.notes.drop(
                 "name", self.names.full,
-                f"a template, and pidone has no instances: the instance specifiers (%i, %I, %f) are left as they are;"
-                f" import a copy or symlink named {self.names.prefix}@INSTANCE.service to fill them in",
+                f"a template: it becomes pidone's template {self.names.prefix}@ (%I is written %i, %f /%i, %n the"
+                f" instance's name without .service); list its instances with instances = [...]",
             )  # fmt: skip
         try:
             command = self._command()
@@ -145,14 +144,13 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
             letter = match.group(1)
             if letter in self.specifiers:
                 return self.specifiers[letter]
-            if letter in _INSTANCE_SPECIFIERS:
-                return match.group(0)  # a template: noted once, with the name
             what = _HOST_SPECIFIERS.get(letter)
             if what:
                 drop(f"%{letter} ({what}) has no value before the container runs; it is left as is")
             else:
                 drop(f"%{letter} is not a specifier pidone knows; it is left as is")
-            return match.group(0)
+            # In a pidone template a literal % is written %% (SPEC §12).
+            return "%" + match.group(0) if self.names.template else match.group(0)
 
         return re.sub(r"%(.)", replace, value, flags=re.S)
 
@@ -365,7 +363,7 @@ class _SystemdImport(_ExecMixin, _ServiceMixin):
         try:
             words, _raws = _split_systemd(value)
             words = [
-                self.expand("Environment", word, whole=value) if note else _expand_quiet(word, self.specifiers)
+                self.expand("Environment", word, whole=value) if note else _expand_quiet(word, self.specifiers, self.names.template)
                 for word in words
             ]
         except ValueError as exc:

@@ -106,7 +106,7 @@ class _ExecMixin:
         self.main_prefixes = starts[0][1] if len(starts) == 1 else ""
         pres = self._commands("ExecStartPre")
         files = any(
-            _expand_quiet(value, self.specifiers).removeprefix("-").startswith("/")
+            _expand_quiet(value, self.specifiers, self.names.template).removeprefix("-").startswith("/")
             for value in self.values("Service", "EnvironmentFile")
         )
         passed = bool(self.values("Service", "PassEnvironment"))

@@ -209,14 +209,17 @@ class _SystemdName:
                 "i": instance, "I": _unescape_unit(instance, slashes=True),
                 "f": unescaped if unescaped.startswith("/") else "/" + unescaped,
             })  # fmt: skip
+        else:  # pidone's own template (SPEC §12): its specifiers, and %% for a literal %
+            values.update({"i": "%i", "I": "%i", "f": "/%i", "n": "%n", "N": "%n", "%": "%%"})
         if self.source.startswith("/"):
             values["y"] = self.source
             values["Y"] = os.path.dirname(self.source)
         return values
 
 
-def _expand_quiet(value: str, specifiers: dict[str, str]) -> str:
-    return re.sub(r"%(.)", lambda m: specifiers.get(m.group(1), m.group(0)), value, flags=re.S)
+def _expand_quiet(value: str, specifiers: dict[str, str], template: bool = False) -> str:
+    kept = "%%" if template else "%"  # a literal % in a pidone template is %%
+    return re.sub(r"%(.)", lambda m: specifiers.get(m.group(1), kept + m.group(1)), value, flags=re.S)
 
 
 _TIMESPAN_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-zµμ]*)")

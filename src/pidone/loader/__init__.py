@@ -15,13 +15,16 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pidone.errors import ConfigError, Problem
+from pidone.loader import dropins, templates
 from pidone.loader.build import Builder, unit_from_dict, unit_to_dict
 from pidone.loader.keylines import key_lines, line_of
 from pidone.loader.schema import HEALTH_PROBES, READY_PROBES, SCHEMA, TABLES, Problems, printable
+from pidone.loader.templates import Template
 from pidone.units import NAME_RULE, Unit, show, valid_name
 
 __all__ = [
@@ -51,6 +54,7 @@ class LoadResult:
     units: dict[str, Unit] = field(default_factory=dict)
     errors: dict[str, list[Problem]] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    templates: dict[str, Template] = field(default_factory=dict)  # valid templates, by "NAME@"
 
     @property
     def ok(self) -> bool:
@@ -125,9 +129,11 @@ def _key_lines_of(path: str) -> dict[tuple[str, ...], int]:
 
 
 def load_directory(
-    path: str | os.PathLike[str], *, enforce_ownership: bool | None = None
+    path: str | os.PathLike[str], *, enforce_ownership: bool | None = None, extra_instances: Iterable[str] = ()
 ) -> LoadResult:
-    """Load every `NAME.toml` in directory `path` (not recursively) and return a LoadResult.
+    """Load every `NAME.toml` in directory `path` (not recursively), with its
+    drop-ins, and every instance of its templates named there or in
+    `extra_instances`; return a LoadResult.
 
     Dotfiles, `*.toml.disabled`, editor backups and anything else not ending
     in `.toml` are ignored. With `enforce_ownership` (default: when running
@@ -149,13 +155,58 @@ def load_directory(
             result.errors[directory] = [Problem(printable(directory), refusal)]
             return result
         with os.scandir(dir_fd) as scan:
-            entries = sorted((entry for entry in scan if _is_unit_file(entry.name)), key=lambda e: e.name)
+            listing = sorted(scan, key=lambda e: e.name)
+        entries = [entry for entry in listing if _is_unit_file(entry.name)]
         loader = _DirectoryLoader(directory, dir_fd, enforce_ownership)
+        overrides = _read_dropins(loader, listing, {entry.name[: -len(SUFFIX)] for entry in entries}, result)
         for entry in entries:
-            loader.load(entry, result)
+            loader.load(entry, result, overrides.pop(entry.name[: -len(SUFFIX)], ()))
     finally:
         os.close(dir_fd)
+    _instance_dropins(overrides, result)
+    templates.make_instances(result, extra_instances)
     return result
+
+
+def _instance_dropins(overrides: dict[str, list[tuple[str, bytes | Problem]]], result: LoadResult) -> None:
+    """Decode the `NAME@INSTANCE.toml.d/` drop-ins left, for their instances."""
+    for name, files in overrides.items():
+        template = result.templates.get(templates.template_of(name) or "")
+        if template is None:
+            continue  # its template is broken: that is reported
+        errors: list[Problem] = []
+        decoded = []
+        for path, data in files:
+            if isinstance(data, Problem):
+                errors.append(data)
+            elif (document := _decode_file(data, path, errors)) is not None:
+                decoded.append((path, document))
+        if errors:
+            result.errors[name] = errors
+        templates.add_instance_dropins(template, name.partition("@")[2], None if errors else decoded)
+
+
+def _read_dropins(
+    loader: _DirectoryLoader, listing: list[os.DirEntry[str]], names: set[str], result: LoadResult
+) -> dict[str, list[tuple[str, bytes | Problem]]]:
+    """Return each unit's drop-ins (path and bytes, or the Problem of one that
+    could not be read); a drop-in directory with drop-ins but no unit file is
+    an error of its own."""
+    found: dict[str, list[tuple[str, bytes | Problem]]] = {}
+    for entry in listing:
+        if not dropins.is_dropin_dir(entry.name):
+            continue
+        files, problems = dropins.read_directory(loader, entry)
+        name = dropins.stem(entry.name)
+        if name not in names and (templates.template_of(name) or "") not in names:
+            if files or problems:
+                unit_file = printable(os.path.join(loader.directory, name + SUFFIX))
+                result.errors[entry.name] = problems + [
+                    Problem(path, f"a drop-in without its unit file: there is no {unit_file}") for path, _ in files
+                ]
+            continue
+        found[name] = [*files, *((problem.path, problem) for problem in problems)]
+    return found
 
 
 def _is_unit_file(file_name: str) -> bool:
@@ -175,8 +226,8 @@ class _DirectoryLoader:
     dir_fd: int
     enforce_ownership: bool
 
-    def load(self, entry: os.DirEntry[str], result: LoadResult) -> None:
-        """Read, parse and validate one entry; record its unit or its problems in `result`."""
+    def load(self, entry: os.DirEntry[str], result: LoadResult, overrides: Sequence[tuple[str, bytes | Problem]] = ()) -> None:
+        """Read, parse and validate one entry with its drop-ins; record its unit or its problems in `result`."""
         file_path = printable(os.path.join(self.directory, entry.name))
         name = entry.name[: -len(SUFFIX)]
         if not valid_name(name):
@@ -185,16 +236,20 @@ class _DirectoryLoader:
             return
         try:
             data = self._read(entry)
-        except _Refused as exc:
-            result.errors[name] = [Problem(file_path, str(exc))]
-            return
-        except OSError as exc:
-            result.errors[name] = [Problem(file_path, f"cannot read: {exc.strerror or exc}")]
-            return
         except Exception as exc:  # whatever happens to one file, the others still load
-            result.errors[name] = [Problem(file_path, f"cannot read: {type(exc).__name__}: {printable(str(exc))}")]
+            result.errors[name] = [_unit_file_problem(file_path, exc)]
             return
-        unit, errors, warnings = _parse_file(name, data, file_path)
+        if templates.is_template(name):
+            document, errors, origin = _merged_document(data, file_path, overrides)
+            template, errors, warnings, listed = templates.load_template(name, document, errors, origin, file_path)
+            result.warnings.extend(warnings)
+            if template is None:
+                result.errors[name] = errors
+                result.errors.update((name + instance, []) for instance in listed)  # invalid, not missing
+            else:
+                result.templates[name] = template
+            return
+        unit, errors, warnings = _parse_file(name, data, file_path, overrides)
         result.warnings.extend(warnings)
         if unit is None:
             result.errors[name] = errors
@@ -238,6 +293,15 @@ class _DirectoryLoader:
                 f"refused: a symlink to {show(link_text)} ({printable(resolved)}), outside the units directory"
             )
         return os.path.basename(resolved)
+
+
+def _unit_file_problem(path: str, exc: Exception) -> Problem:
+    """Return the problem of a file that could not be read."""
+    if isinstance(exc, _Refused):
+        return Problem(path, str(exc))
+    if isinstance(exc, OSError):
+        return Problem(path, f"cannot read: {exc.strerror or exc}")
+    return Problem(path, f"cannot read: {type(exc).__name__}: {printable(str(exc))}")
 
 
 def _read_capped(fd: int) -> bytes:
@@ -295,12 +359,16 @@ _TOML_POSITION = re.compile(r"(?P<message>.*) \(at line (?P<line>\d+), column (?
 _TOML_AT_END = " (at end of document)"
 
 
-def _parse_file(name: str, data: bytes, path: str) -> tuple[Unit | None, list[Problem], list[Problem]]:
-    """Return (unit or None, errors, warnings) for one file's bytes; never raises."""
+def _parse_file(
+    name: str, data: bytes, path: str, overrides: Sequence[tuple[str, bytes | Problem]] = ()
+) -> tuple[Unit | None, list[Problem], list[Problem]]:
+    """Return (unit or None, errors, warnings) for one file's bytes and its
+    drop-ins' (merged over it in order); never raises."""
+    document, errors, origin = _merged_document(data, path, overrides)
+    warnings: list[Problem] = []
     problems = Problems(path)
     unit = None
     try:
-        document = _decode(data, problems)
         if document is not None:
             if not valid_name(name):
                 problems.error("", f"{show(name)} is not a valid unit name: a name is {NAME_RULE}")
@@ -311,11 +379,52 @@ def _parse_file(name: str, data: bytes, path: str) -> tuple[Unit | None, list[Pr
         problems.error("", "cannot parse: out of memory")
     except Exception as exc:  # a hostile file must never take pidone down
         problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
-    if problems.errors or problems.warnings:
-        problems.locate()  # only now: a good file never pays for positions
-    if problems.errors:
-        return None, problems.finish(), problems.warnings
-    return unit, [], problems.warnings
+    if (problems.errors or problems.warnings) and not overrides:
+        # Lines only now (a good file never pays for them), and only for a
+        # file alone: a key a drop-in set has no line in the merged document.
+        try:
+            problems.text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        problems.locate()
+    errors += dropins.blame(problems.finish(), origin)
+    warnings += dropins.blame(problems.warnings, origin)
+    if errors:
+        return None, errors, warnings
+    return unit, [], warnings
+
+
+def _merged_document(
+    data: bytes, path: str, overrides: Sequence[tuple[str, bytes | Problem]]
+) -> tuple[dict[str, Any] | None, list[Problem], dict[str, str]]:
+    """Return (the document of `data` with every drop-in merged over it, or
+    None; errors; which drop-in set each key). Never raises."""
+    errors: list[Problem] = []
+    origin: dict[str, str] = {}
+    document = _decode_file(data, path, errors)
+    for dropin_path, dropin in overrides:
+        if isinstance(dropin, Problem):
+            errors.append(dropin)
+            continue
+        over = _decode_file(dropin, dropin_path, errors)
+        if over is not None and document is not None:
+            document = dropins.merge(document, over, dropin_path, origin)
+    return (None if errors else document), errors, origin
+
+
+def _decode_file(data: bytes, path: str, errors: list[Problem]) -> dict[str, Any] | None:
+    """Return the TOML document in one file's bytes, or None after adding its problems to `errors`."""
+    problems = Problems(path)
+    try:
+        document = _decode(data, problems)
+    except RecursionError:
+        problems.error("", "cannot parse: nested too deeply")
+    except MemoryError:
+        problems.error("", "cannot parse: out of memory")
+    except Exception as exc:  # a hostile file must never take pidone down
+        problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
+    errors += problems.finish()
+    return None if problems.errors else document
 
 
 def _decode(data: bytes, problems: Problems) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from pidone.errors import ConfigError
+from pidone.expand import ExpansionError, check, command_to_toml
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -20,6 +21,7 @@ from pidone.loader.schema import (
     duration,
     enum_of,
     environment_file,
+    expanding_path,
     free_text,
     integer,
     list_of,
@@ -66,7 +68,6 @@ from pidone.units import (
     default_ready_timeout,
     default_restart_policy,
     describe,
-    parse_abs_path,
     parse_argv,
     parse_bool,
     parse_capability,
@@ -91,6 +92,8 @@ class Builder:
         """Return the Unit `document` describes, or None when it has errors (all recorded)."""
         top = Table(self.problems, "", document)
         top.check_keys()
+        if "instances" in document:
+            top.error("instances", "only a template (NAME@.toml) lists instances")
         description = top.get("description", free_text, "")
         tables = {table: self._table(document, table) for table in TABLES}
         service = self.service(tables["service"])
@@ -141,7 +144,7 @@ class Builder:
             command=t.get("command", parse_argv, ()),
             type=t.get("type", enum_of(UnitType), DEFAULT_TYPE),
             critical=t.get("critical", parse_bool, False),
-            working_directory=t.get("working_directory", parse_abs_path, None),
+            working_directory=t.get("working_directory", expanding_path, None),
             user=t.get("user", account, None),
             group=t.get("group", account, None),
             supplementary_groups=t.get("supplementary_groups", list_of(account, "group names or numbers"), None),
@@ -168,6 +171,8 @@ class Builder:
                 t.error("environment", f"{key}: expected a string, got {describe(text)}{quoted}", within=(key,))
             elif "\0" in text:
                 t.error("environment", f"{key}: must not contain a NUL character", within=(key,))
+            elif (bad := _bad_expansion(text)):
+                t.error("environment", f"{key}: {bad}", within=(key,))
             else:
                 pairs.append((key, text))
         return tuple(pairs)
@@ -244,7 +249,7 @@ class Builder:
     def log(self, t: Table) -> LogSection:
         """Return the [log] section."""
         return LogSection(
-            file=t.get("file", parse_abs_path, None),
+            file=t.get("file", expanding_path, None),
             max_bytes=t.get("max_bytes", integer(MIN_LOG_MAX_BYTES, 2**62), DEFAULT_LOG_MAX_BYTES),
             backups=t.get("backups", integer(0, MAX_LOG_BACKUPS), DEFAULT_LOG_BACKUPS),
         )
@@ -318,6 +323,15 @@ class Builder:
         )
 
 
+def _bad_expansion(text: str) -> str:
+    """Return why `text`'s `${...}` are malformed, or ""."""
+    try:
+        check(text)
+    except ExpansionError as exc:
+        return str(exc)
+    return ""
+
+
 # --- back to TOML ------------------------------------------------------------
 
 
@@ -375,7 +389,11 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
     """Return {toml_key: toml_value} for one model field."""
     if key == "probe":
         probe: Probe = value
-        return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
+        return {probe.kind.value: command_to_toml(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
+    if key == "command" or key.startswith("exec_"):
+        # One command, or (exec_*) a list of them: each in the form that loads back the same.
+        many = isinstance(value, tuple) and value and not isinstance(value[0], str)
+        return {key: [command_to_toml(item) for item in value] if many else command_to_toml(value)}
     if key == "environment":
         return {key: dict(value)}
     if key in ("umask", "mode"):

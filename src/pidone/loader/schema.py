@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from pidone.errors import Problem
+from pidone.expand import check
 from pidone.units import (
     NAME_RULE,
     RLIMITS,
@@ -31,7 +32,7 @@ HEALTH_PROBES = ("tcp", "http", "exec")
 # Every table and key a unit file may hold; "" is the top level. The docs
 # test holds docs/unit-files.md to exactly this.
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("description",),
+    "": ("description", "instances"),
     "service": (
         "command", "type", "critical", "working_directory", "user", "group",
         "supplementary_groups", "environment", "environment_files",
@@ -280,6 +281,14 @@ def account(value: Any) -> str:
     text = parse_string(value)
     if len(text) > 256 or not text.isprintable() or any(c in text for c in " :/,"):
         raise ValueError(f"expected a user or group name or number, got {show(text)}")
+    return text
+
+
+def expanding_path(value: Any) -> str:
+    """Return a path that may hold `${...}`: absolute, or starting with `${` (checked again once expanded)."""
+    text = check(parse_string(value))
+    if not text.startswith("${"):
+        parse_abs_path(text)
     return text
 
 
