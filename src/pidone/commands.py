@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from pidone.control.server import Connection
     from pidone.supervisor import Supervisor
 
-STARTED_OK = {"running", "exited"}
-SETTLED = {"running", "exited", "failed", "skipped"}
+STARTED_OK = {"running", "exited", "skipped (condition)"}  # as systemctl: a false condition is no error
+SETTLED = {"running", "exited", "failed", "skipped", "skipped (condition)"}
 
 
 class Commands:

@@ -143,6 +143,14 @@ class SpawnFailed:
 
 
 @value
+class ConditionFailed:
+    """Before a spawn, one of the unit's [conditions] did not hold."""
+
+    name: str
+    condition: str  # as written, with its key: "path_exists '/etc/x'"
+
+
+@value
 class MainExited:
     """The unit's main process was reaped. `leftovers` are processes of its
     session or group still alive at that moment."""

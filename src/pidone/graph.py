@@ -273,7 +273,8 @@ class Diff:
     """What a reload changes, by unit name.
 
     `changed` units differ in anything but `[dependencies]` (they restart);
-    `reordered` units differ only in `[dependencies]` (they keep running).
+    `reordered` units differ only in `[dependencies]`, `enabled` or
+    `[conditions]` (they keep running).
     """
 
     added: frozenset[str]
@@ -290,7 +291,9 @@ def diff(old: Units, new: Units) -> Diff:
         before, after = old[name], new[name]
         if before == after:
             unchanged.add(name)
-        elif replace(before, dependencies=after.dependencies) == after:
+        elif replace(before, dependencies=after.dependencies, enabled=after.enabled,
+                     conditions=after.conditions) == after:
+            # None of these matter to a running process: swapped in, no restart.
             reordered.add(name)
         else:
             changed.add(name)

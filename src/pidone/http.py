@@ -156,7 +156,8 @@ class HttpServer:
 
 def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, version: str, draining: bool) -> bytes:
     """Prometheus text exposition (format 0.0.4) of the units' state."""
-    states = ("inactive", "waiting", "starting", "running", "exited", "stopping", "backoff", "failed", "skipped")
+    states = ("inactive", "waiting", "starting", "running", "exited", "stopping", "backoff", "failed", "skipped",
+              "skipped (condition)")
     lines = [
         "# HELP pidone_info pidone's version.", "# TYPE pidone_info gauge",
         f'pidone_info{{version="{_label(version)}"}} 1',

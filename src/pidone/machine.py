@@ -57,6 +57,7 @@ class State(str, Enum):
     BACKOFF = "backoff"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CONDITION = "skipped (condition)"  # a [conditions] check was false: settled, not failed
 
 
 class Desired(str, Enum):
@@ -65,9 +66,9 @@ class Desired(str, Enum):
 
 
 # What a unit ordered after this one may start after.
-SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED})
+SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED, State.CONDITION})
 SETTLED_SOFT = SETTLED | {State.BACKOFF}
-REQUIRE_OK = frozenset({State.RUNNING, State.EXITED})
+REQUIRE_OK = frozenset({State.RUNNING, State.EXITED, State.CONDITION})  # as systemd: a skipped condition is no failure
 FOR_GOOD = frozenset({State.FAILED, State.SKIPPED})
 
 # After SIGKILL, how long to wait for the kernel before giving up on a
@@ -184,7 +185,8 @@ class Machine:
 
     def _on_StartAll(self, event: ev.StartAll) -> None:
         for name in list(self.records):
-            self._want_up(name, explicit=False)
+            if self.records[name].unit.enabled:  # a disabled unit starts only when asked (or pulled in)
+                self._want_up(name, explicit=False)
         for name in self.records:
             self._check_start(name)
 
@@ -254,6 +256,14 @@ class Machine:
         if rec.state == State.STARTING:
             self._log(rec, event.message)
             self._failure(rec, event.message, status=None)
+
+    def _on_ConditionFailed(self, event: ev.ConditionFailed) -> None:
+        rec = self.records[event.name]
+        if rec.state == State.STARTING and rec.pid is None:
+            rec.reason = f"condition failed: {event.condition}"
+            self._set_state(rec, State.CONDITION)
+            self._log(rec, f"skipped (condition): {event.condition} does not hold")
+            self._settled(rec)
 
     def _on_MainExited(self, event: ev.MainExited) -> None:
         rec = self.records[event.name]
@@ -373,7 +383,7 @@ class Machine:
             if member in self._blocked:
                 continue
             rec.desired = Desired.UP
-            restartable = rec.state in (State.INACTIVE, State.FAILED, State.SKIPPED)
+            restartable = rec.state in (State.INACTIVE, State.FAILED, State.SKIPPED, State.CONDITION)
             if member == name and explicit and rec.state == State.EXITED:
                 restartable = True  # starting a finished oneshot runs it again
             if restartable:
@@ -674,7 +684,8 @@ class Machine:
             if self.records[name].down:
                 self._forget(self.records[name])
         for name in diff.added:
-            touched.update(self._want_up(name, explicit=False))
+            if self.records[name].unit.enabled:
+                touched.update(self._want_up(name, explicit=False))
         restart = set()
         for name in diff.changed:
             restart.update(self._closure(name, self._required_by))
@@ -710,7 +721,7 @@ class Machine:
                 self._set_state(rec, State.SKIPPED)
                 self._log(rec, f"skipped: {reason}")
         for name in set(old_blocked) - set(self._blocked):
-            if name in self.records and not self.records[name].removing:
+            if name in self.records and not self.records[name].removing and self.records[name].unit.enabled:
                 touched.update(self._want_up(name, explicit=False))
         for name in sorted(touched):
             if name in self.records:

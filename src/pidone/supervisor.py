@@ -27,6 +27,7 @@ from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
 from pidone.units import Unit
+from pidone.units_lifecycle import failed_condition
 
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
@@ -170,7 +171,7 @@ class Supervisor:
         now = time.time()
         for name, old, new in changes:
             rec = self.machine.records.get(name)
-            explain = new.value in ("failed", "skipped", "inactive", "backoff")
+            explain = new.value in ("failed", "skipped", "skipped (condition)", "inactive", "backoff")
             event = {"time": now, "unit": name, "from": old.value, "to": new.value,
                      "pid": rec.pid if rec else None,
                      "reason": ((rec.reason or rec.last_exit) if rec and explain else None)}
@@ -221,6 +222,7 @@ class Supervisor:
                 "cpu_seconds": usage[1] if usage else None,
                 "description": rec.unit.description,
                 "type": rec.unit.type.value,
+                "enabled": rec.unit.enabled,
             })
         return out
 
@@ -541,6 +543,11 @@ class Supervisor:
     def _do_Spawn(self, action: ev.Spawn) -> None:
         name = action.name
         unit = self.machine.records[name].unit
+        if unit.conditions:
+            failed = failed_condition(unit.conditions, self._base_env, os.path.exists)
+            if failed:
+                self._queue.append(ev.ConditionFailed(name, failed))
+                return
         notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)

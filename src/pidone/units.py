@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pidone.units_lifecycle import ConditionsSection
+
 # --- names -------------------------------------------------------------------
 
 # SPEC §2: 1-64 characters of A-Z a-z 0-9 _ . @ -, not starting with . or -.
@@ -269,6 +271,8 @@ class Unit:
     stop: StopSection = StopSection()
     log: LogSection = LogSection()
     limits: LimitsSection = LimitsSection()
+    conditions: ConditionsSection = ConditionsSection()
+    enabled: bool = True  # False: not started at boot or by a reload, only when asked
     path: str = field(default="", compare=False)
 
     @property

@@ -184,7 +184,7 @@ def test_every_problem_of_a_file_is_reported_not_just_the_first():
          "'working_directory', 'user', 'group', 'supplementary_groups', 'environment', 'environment_files', "
          "'clear_environment', 'umask' or 'oom_score_adjust'"),
         (MINIMAL + "[zzz]\n", "web.toml: zzz: unknown table; the tables are [service], [dependencies], [ready], "
-         "[health], [restart], [stop], [log] and [limits]"),
+         "[health], [restart], [stop], [log], [limits] and [conditions]"),
         (service("[service.extra]\na = 1"), "web.toml: [service] extra: unknown key; expected one of 'command', "
          "'type', 'critical', 'working_directory', 'user', 'group', 'supplementary_groups', 'environment', "
          "'environment_files', 'clear_environment', 'umask' or 'oom_score_adjust'"),
@@ -709,4 +709,5 @@ def test_unit_to_dict_leaves_out_defaults():
 
 
 def test_schema_lists_every_table():
-    assert set(SCHEMA) == {"", "service", "dependencies", "ready", "health", "restart", "stop", "log", "limits"}
+    assert set(SCHEMA) == {"", "service", "dependencies", "ready", "health", "restart", "stop", "log", "limits",
+                           "conditions"}

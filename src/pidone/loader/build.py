@@ -9,6 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from pidone.errors import ConfigError
+from pidone.loader.lifecycle import condition_environment, condition_path
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -72,6 +73,7 @@ from pidone.units import (
     parse_umask,
     show,
 )
+from pidone.units_lifecycle import ConditionsSection
 
 
 # (table, unit type) -> the section a unit gets when its file has no such table.
@@ -89,6 +91,7 @@ class Builder:
         top = Table(self.problems, "", document)
         top.check_keys()
         description = top.get("description", free_text, "")
+        enabled = top.get("enabled", parse_bool, True)
         tables = {table: self._table(document, table) for table in TABLES}
         service = self.service(tables["service"])
         unit_type = service.type
@@ -113,10 +116,11 @@ class Builder:
             "stop": section("stop", lambda: self.stop(tables["stop"])),
             "log": section("log", lambda: self.log(tables["log"])),
             "limits": section("limits", lambda: self.limits(tables["limits"])),
+            "conditions": section("conditions", lambda: self.conditions(tables["conditions"])),
         }
         if self.problems.errors:
             return None
-        return Unit(name=name, description=description, service=service, path=path, **sections)
+        return Unit(name=name, description=description, service=service, path=path, enabled=enabled, **sections)
 
     def _table(self, document: dict[str, Any], table: str) -> Table:
         """Return `document[table]` as a Table (empty when absent or not a table)."""
@@ -242,6 +246,13 @@ class Builder:
             backups=t.get("backups", integer(0, MAX_LOG_BACKUPS), DEFAULT_LOG_BACKUPS),
         )
 
+    def conditions(self, t: Table) -> ConditionsSection:
+        """Return the [conditions] section (each item as written, "!" kept)."""
+        return ConditionsSection(
+            path_exists=t.get("path_exists", list_of(condition_path, 'absolute paths, optionally prefixed by "!"'), ()),
+            environment=t.get("environment", list_of(condition_environment, "NAME or NAME=VALUE strings"), ()),
+        )
+
     def limits(self, t: Table) -> LimitsSection:
         """Return the [limits] section: rlimits in file order, capabilities deduplicated."""
         rlimits = []
@@ -286,6 +297,8 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
     document: dict[str, Any] = {}
     if unit.description:
         document["description"] = unit.description
+    if not unit.enabled:
+        document["enabled"] = False
     for section in fields(Unit):
         value = getattr(unit, section.name)
         if section.name in TABLES:
@@ -316,7 +329,7 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
     if key == "probe":
         probe: Probe = value
         return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
-    if key == "environment":
+    if key == "environment" and (not value or isinstance(value[0], tuple)):  # [conditions] has a list
         return {key: dict(value)}
     if key == "umask":
         return {key: f"{value:04o}"}

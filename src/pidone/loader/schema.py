@@ -30,7 +30,7 @@ HEALTH_PROBES = ("tcp", "http", "exec")
 # Every table and key a unit file may hold; "" is the top level. The docs
 # test holds docs/unit-files.md to exactly this.
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("description",),
+    "": ("description", "enabled"),
     "service": (
         "command", "type", "critical", "working_directory", "user", "group",
         "supplementary_groups", "environment", "environment_files",
@@ -43,6 +43,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "stop": ("signal", "timeout", "reload_signal"),
     "log": ("file", "max_bytes", "backups"),
     "limits": ("no_new_privileges", "capabilities", *RLIMITS),
+    "conditions": ("path_exists", "environment"),
 }  # fmt: skip
 TABLES = tuple(table for table in SCHEMA if table)
 
