@@ -222,17 +222,21 @@ class NewMainPid:
 
 @value
 class SignalUnit:
-    """Send `signum` to the unit's process group and its leftovers."""
+    """Send `signum` to the unit's process group and its leftovers; with
+    `main_only`, to its main process alone ([stop] mode mixed or process)."""
 
     name: str
     signum: int
+    main_only: bool = False
 
 
 @value
 class KillUnit:
-    """SIGKILL everything the unit started, including escapees."""
+    """SIGKILL everything the unit started, including escapees; with
+    `main_only`, its main process alone ([stop] mode process)."""
 
     name: str
+    main_only: bool = False
 
 
 @value

@@ -152,8 +152,8 @@ def _cycle_problems(units: Units) -> list[Problem]:
 def check(units: Units, *, invalid: Collection[str] = ()) -> tuple[list[Problem], list[Problem]]:
     """Return (errors, warnings) about the graph of `units`.
 
-    A `requires` on a unit that does not exist is an error; a `wants` or
-    `after` on one is a warning. Every cycle is an error naming its whole
+    A `requires` on a unit that does not exist is an error; a `wants`,
+    `after` or `part_of` on one is a warning. Every cycle is an error naming its whole
     path. Names in `invalid` exist but failed to load: their own errors are
     reported elsewhere, so depending on them is not "missing".
     """
@@ -162,7 +162,7 @@ def check(units: Units, *, invalid: Collection[str] = ()) -> tuple[list[Problem]
     known = set(units) | set(invalid)
     for name in sorted(units):
         unit = units[name]
-        for key in ("requires", "wants", "after"):
+        for key in ("requires", "wants", "after", "part_of"):
             for dep in getattr(unit.dependencies, key):
                 if dep in known:
                     continue

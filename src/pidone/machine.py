@@ -136,7 +136,11 @@ def describe_status(status: int) -> tuple[str, int]:
     return f"exited with status {code}", code
 
 
-class Machine:
+# The SPEC §11 rules live in their own module; it needs the names above.
+from pidone.machine_lifecycle import LifecycleRules  # noqa: E402
+
+
+class Machine(LifecycleRules):
     """The units' states and the rules that move them."""
 
     def __init__(self, units: dict[str, Unit], blocked: dict[str, str] | None = None):
@@ -196,9 +200,9 @@ class Machine:
             self._check_start(name)
 
     def _on_StopUnit(self, event: ev.StopUnit) -> None:
-        for name in self._closure(event.name, self._required_by):
+        for name in self._closure(event.name, self._stopped_with):
             self._want_down(name, reason="stopped" if name == event.name else f"stopped with {event.name}")
-        for name in self._closure(event.name, self._required_by):
+        for name in self._closure(event.name, self._stopped_with):
             self._check_stop(name)
 
     def _on_RestartUnit(self, event: ev.RestartUnit) -> None:
@@ -206,6 +210,7 @@ class Machine:
         if rec.name in self._blocked:
             self._log(rec, f"cannot restart: {self._blocked[rec.name]}")
             return
+        self._restart_parts(rec)
         if rec.down:
             self._on_StartUnit(ev.StartUnit(event.name))
             return
@@ -257,14 +262,6 @@ class Machine:
             self._log(rec, event.message)
             self._failure(rec, event.message, status=None)
 
-    def _on_ConditionFailed(self, event: ev.ConditionFailed) -> None:
-        rec = self.records[event.name]
-        if rec.state == State.STARTING and rec.pid is None:
-            rec.reason = f"condition failed: {event.condition}"
-            self._set_state(rec, State.CONDITION)
-            self._log(rec, f"skipped (condition): {event.condition} does not hold")
-            self._settled(rec)
-
     def _on_MainExited(self, event: ev.MainExited) -> None:
         rec = self.records[event.name]
         rec.leftovers |= set(event.leftovers)
@@ -285,7 +282,7 @@ class Machine:
             self._log(rec, spawn_error)
             self._failure(rec, spawn_error, status=shell_status)
             return
-        success = os.WIFEXITED(event.status) and os.WEXITSTATUS(event.status) == 0
+        success, prevented = self._exit_outcome(rec, event.status)
         if rec.leftovers:
             self._log(rec, f"{description}, leaving {len(rec.leftovers)} process(es) behind: {sorted(rec.leftovers)}")
         else:
@@ -298,13 +295,16 @@ class Machine:
             self._success_end(rec)
             return
         if success:
-            if rec.unit.restart.policy == RestartPolicy.ALWAYS and rec.desired == Desired.UP:
+            if rec.unit.restart.policy == RestartPolicy.ALWAYS and rec.desired == Desired.UP and not prevented:
                 rec.failures = 0
                 self._schedule_restart(rec, rec.unit.restart.delay, "exited")
                 return
             self._set_state(rec, State.EXITED)
             self._settled(rec)
             self._success_end(rec)
+            return
+        if prevented:
+            self._after_failure(rec, f"{description} (prevent_exit_status: not restarted)", shell_status, retry=False)
             return
         self._failure(rec, description, status=shell_status)
 
@@ -353,7 +353,7 @@ class Machine:
                 rec.killed = True
                 self._killed_any = True
                 self._log(rec, f"did not stop within {rec.unit.stop.timeout:g}s: sending SIGKILL")
-                self._actions.append(ev.KillUnit(rec.name))
+                self._actions.append(ev.KillUnit(rec.name, self._main_only(rec, kill=True)))
                 self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + KILL_WAIT))
             else:
                 self._log(rec, f"processes {sorted(self._alive(rec))} survived SIGKILL for {KILL_WAIT:g}s; giving up on them")
@@ -486,14 +486,14 @@ class Machine:
             return
         self._after_failure(rec, reason, status)
 
-    def _after_failure(self, rec: UnitRecord, reason: str, status: int | None) -> None:
+    def _after_failure(self, rec: UnitRecord, reason: str, status: int | None, retry: bool = True) -> None:
         restart = rec.unit.restart
         if rec.started_at is not None and self._now - rec.started_at >= restart.reset_after:
             rec.failures = 0  # it ran long enough: this is a fresh failure
         rec.failures += 1
         if status is not None:
             rec.last_status = status
-        retry = restart.policy != RestartPolicy.NO and rec.desired == Desired.UP and not self.shutting_down
+        retry = retry and restart.policy != RestartPolicy.NO and rec.desired == Desired.UP and not self.shutting_down
         if retry and restart.max_retries and rec.failures > restart.max_retries:
             retry = False
             reason = f"{reason}; gave up after {restart.max_retries} restarts"
@@ -508,6 +508,7 @@ class Machine:
         self._log(rec, f"failed: {reason}")
         self._settled(rec)
         self._stop_requirers(rec)
+        self._stop_parts(rec, reason=f"part of {rec.name}, which failed")
         if rec.unit.service.critical:
             self._request_exit(rec, rec.last_status if rec.last_status else 1, f"critical unit {rec.name} failed: {reason}")
 
@@ -519,6 +520,7 @@ class Machine:
         self._log(rec, f"{reason}; restarting in {delay:g}s{count}")
         self._actions.append(ev.SetTimer(rec.name, TimerKind.RESTART, rec.retry_at))
         self._settled(rec)  # wants/after dependents need not wait for it
+        self._restart_parts(rec)
 
     def _stop_requirers(self, rec: UnitRecord) -> None:
         """`rec` failed for good: what requires it cannot run without it."""
@@ -580,7 +582,7 @@ class Machine:
 
         self._set_state(rec, State.STOPPING)
         self._log(rec, f"stopping ({signal_name(signum)})")
-        self._actions.append(ev.SignalUnit(rec.name, signum))
+        self._actions.append(ev.SignalUnit(rec.name, signum, self._main_only(rec, kill=False)))
         self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + rec.unit.stop.timeout))
 
     def _maybe_stopped(self, rec: UnitRecord) -> None:
@@ -680,6 +682,8 @@ class Machine:
         self._rebuild_edges()
 
         for name in diff.removed:
+            self._stop_parts(self.records[name], reason=f"part of {name}, which was removed")
+        for name in diff.removed:
             self._want_down(name, reason="removed from the units directory")
             if self.records[name].down:
                 self._forget(self.records[name])
@@ -688,7 +692,7 @@ class Machine:
                 touched.update(self._want_up(name, explicit=False))
         restart = set()
         for name in diff.changed:
-            restart.update(self._closure(name, self._required_by))
+            restart.update(self._closure(name, self._stopped_with))
         for name in sorted(restart):
             rec = self.records[name]
             if rec.removing:
@@ -773,6 +777,7 @@ class Machine:
             for target in unit.dependencies.requires:
                 if target in self._required_by:
                     self._required_by[target].add(name)
+        self._rebuild_part_of()
 
     # -- re-exec ----------------------------------------------------------------
 

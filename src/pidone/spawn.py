@@ -105,6 +105,7 @@ class Prepared:
     capabilities: tuple[str, ...] | None = None
     # pidone raised its own RLIMIT_NOFILE: children get the original back.
     nofile: tuple[int, int] | None = None
+    ignore_sigpipe: bool = False  # posix_spawn can only reset signals to default
 
     @property
     def needs_fork(self) -> bool:
@@ -120,6 +121,7 @@ class Prepared:
                 self.oom_score_adjust is not None,
                 self.no_new_privileges,
                 self.capabilities is not None,
+                self.ignore_sigpipe,
             )
         )
 
@@ -155,6 +157,7 @@ def prepare(
     prepared.rlimits = [(_rlimit_number(name), name, soft, hard) for name, soft, hard in unit.limits.rlimits]
     prepared.no_new_privileges = unit.limits.no_new_privileges
     prepared.capabilities = unit.limits.capabilities
+    prepared.ignore_sigpipe = service.ignore_sigpipe
     prepared.executable = find_executable(prepared.argv[0], env)
     return prepared
 
@@ -360,6 +363,8 @@ def _child(p: Prepared, stdout_fd: int, stderr_fd: int, error_w: int) -> None:
                 signal.signal(signum, signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
+        if p.ignore_sigpipe:
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         stage, detail = "spawn", p.executable
         os.execve(p.executable, p.argv, p.env)

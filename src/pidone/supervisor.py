@@ -27,7 +27,7 @@ from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
 from pidone.units import Unit
-from pidone.units_lifecycle import failed_condition
+from pidone.units_lifecycle import StopMode, failed_condition
 
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
@@ -651,10 +651,21 @@ class Supervisor:
             self.submit(ev.ExecConfirmed(name, pid))
 
     def _do_SignalUnit(self, action: ev.SignalUnit) -> None:
-        self._signal_unit(action.name, action.signum, escapees=False)
+        if action.main_only:
+            self._signal_main_only(action.name, action.signum)
+        else:
+            self._signal_unit(action.name, action.signum, escapees=False)
 
     def _do_KillUnit(self, action: ev.KillUnit) -> None:
-        self._signal_unit(action.name, signal.SIGKILL, escapees=True)
+        if action.main_only:
+            self._signal_main_only(action.name, signal.SIGKILL)
+        else:
+            self._signal_unit(action.name, signal.SIGKILL, escapees=True)
+
+    def _signal_main_only(self, name: str, signum: int) -> None:
+        pid = self.machine.records[name].pid
+        if pid is not None:
+            self._system.send_signal(pid, signum, self._main_pidfds.get(name))
 
     def _signal_unit(self, name: str, signum: int, *, escapees: bool) -> None:
         """Signal the unit's process group, the members of its session that
@@ -831,8 +842,11 @@ class Supervisor:
             # After a MAINPID hand-over: the launcher went, the run goes on.
             self.submit(ev.MainExited(name, exited.pid, exited.status))
             return
-        found = self._processes_of(name, self._session_of.get(name, exited.pid),
-                                   escapees=rec.state.value == "stopping", shared_table=False)
+        if rec.unit.stop.mode == StopMode.PROCESS:
+            found = set()  # KillMode=process: what it leaves behind is not the unit's
+        else:
+            found = self._processes_of(name, self._session_of.get(name, exited.pid),
+                                       escapees=rec.state.value == "stopping", shared_table=False)
         leftovers = self._track_leftovers(name, found)
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 

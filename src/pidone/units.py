@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pidone.units_lifecycle import ConditionsSection
+from pidone.units_lifecycle import ConditionsSection, ExitStatus, StopMode
 
 # --- names -------------------------------------------------------------------
 
@@ -184,6 +184,8 @@ class ServiceSection:
     clear_environment: bool = False
     umask: int | None = None
     oom_score_adjust: int | None = None
+    success_exit_status: tuple[ExitStatus, ...] = ()  # also clean ends (0 always is)
+    ignore_sigpipe: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class DependenciesSection:
     requires: tuple[str, ...] = ()
     wants: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    part_of: tuple[str, ...] = ()  # stopped and restarted with these (no ordering)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,7 @@ class RestartSection:
     max_delay: float = DEFAULT_RESTART_MAX_DELAY
     max_retries: int = DEFAULT_RESTART_MAX_RETRIES
     reset_after: float = DEFAULT_RESTART_RESET_AFTER
+    prevent_exit_status: tuple[ExitStatus, ...] = ()  # never restart after these
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,7 @@ class StopSection:
     signal: int = DEFAULT_STOP_SIGNAL
     timeout: float = DEFAULT_STOP_TIMEOUT
     reload_signal: int = DEFAULT_RELOAD_SIGNAL
+    mode: StopMode = StopMode.GROUP
 
 
 @dataclass(frozen=True, slots=True)

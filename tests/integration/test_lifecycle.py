@@ -93,3 +93,82 @@ def test_conditions_skip_a_unit_and_its_requirers_still_start(pidone, tmp_path):
     out = cli(p, "start", "--wait", "gated")
     assert out.returncode == 0, out.stderr
     assert status(p)["gated"]["state"] == "running"
+
+
+# -- exit statuses, ignore_sigpipe, stop modes, part_of --------------------------------
+
+
+def test_success_and_prevent_exit_statuses(pidone, tmp_path):
+    units = {
+        "clean3": {"service": {"command": ["sh", "-c", "exit 3"], "success_exit_status": [3]}},
+        "byterm": {"service": {"command": ["sh", "-c", "kill -TERM $$"], "success_exit_status": ["SIGTERM"]}},
+        "fatal": {"service": {"command": ["sh", "-c", "exit 78"]},
+                  "restart": {"policy": "always", "prevent_exit_status": [78], "delay": "10ms"}},
+        "plain": {"service": {"command": ["sh", "-c", "exit 3"]}, "restart": {"policy": "no"}},
+    }
+    p = start(pidone, tmp_path, units)
+    assert wait_state(p, "clean3", "exited")["last_exit"] == "exited with status 3"
+    assert wait_state(p, "byterm", "exited")["last_exit"] == "killed by SIGTERM"
+    fatal = wait_state(p, "fatal", "failed")
+    assert fatal["restarts"] == 0 and "prevent_exit_status" in fatal["reason"]
+    assert wait_state(p, "plain", "failed")["last_exit"] == "exited with status 3"
+
+
+def test_ignore_sigpipe_starts_the_command_with_sigpipe_ignored(pidone, tmp_path):
+    show = ["sh", "-c", "grep SigIgn /proc/$$/status; exec sleep 600"]
+    p = start(pidone, tmp_path, {"ign": {"service": {"command": show, "ignore_sigpipe": True}},
+                                 "dfl": {"service": {"command": show}}})
+    masks = {}
+    for name in ("ign", "dfl"):
+        line = p.find_line(rf"^{name} \| SigIgn:").decode()
+        masks[name] = int(line.split()[-1], 16)
+    sigpipe = 1 << (13 - 1)
+    assert masks["ign"] & sigpipe and not masks["dfl"] & sigpipe
+
+
+CHILD = ("trap 'echo child got TERM; exit 0' TERM; echo child up; "
+         "while :; do touch {mark}; sleep 0.05; done")
+
+
+def mode_unit(tmp_path: Path, name: str, mode: str) -> dict:
+    mark = tmp_path / f"{name}.mark"
+    child = CHILD.format(mark=mark)
+    return {"service": {"command": ["sh", "-c", f'sh -c "{child}" & exec sleep 600']},
+            "stop": {"mode": mode, "timeout": "1s"}}
+
+
+def test_stop_modes(pidone, tmp_path):
+    units = {mode: mode_unit(tmp_path, mode, mode) for mode in ("group", "mixed", "process")}
+    p = start(pidone, tmp_path, units)
+    for mode in units:
+        p.find_line(rf"^{mode} \| child up")
+    for mode in units:
+        out = cli(p, "stop", "--wait", mode)
+        assert out.returncode == 0, out.stderr
+    output = p.output()
+    assert "group | child got TERM" in output
+    assert "mixed | child got TERM" not in output and "unit mixed: did not stop within 1s" in output
+    assert "process | child got TERM" not in output and "unit process: did not stop" not in output
+    # process: the child is left running (it keeps touching its mark).
+    mark = tmp_path / "process.mark"
+    before = mark.stat().st_mtime_ns
+    wait_for(lambda: mark.stat().st_mtime_ns > before, 5, "the process-mode child to live on")
+    assert status(p)["process"]["state"] == "inactive" and status(p)["process"]["orphans"] == []
+
+
+def test_part_of_follows_restart_and_stop(pidone, tmp_path):
+    units = {"db": sleeper(), "worker": {**sleeper(), "dependencies": {"part_of": ["db"], "after": ["db"]}},
+             "web": {**sleeper(), "dependencies": {"after": ["db"]}}}
+    p = start(pidone, tmp_path, units)
+    before = {name: wait_state(p, name, "running")["pid"] for name in units}
+    out = cli(p, "restart", "--wait", "db")
+    assert out.returncode == 0, out.stderr
+    after = {name: wait_state(p, name, "running")["pid"] for name in units}
+    assert after["db"] != before["db"] and after["worker"] != before["worker"]
+    assert after["web"] == before["web"]
+    p.find_line(r"unit worker: restarting with db \(part_of\)")
+    assert cli(p, "stop", "--wait", "db").returncode == 0
+    assert wait_state(p, "worker", "inactive")["reason"] == "stopped with db"
+    assert status(p)["web"]["state"] == "running"
+    out = subprocess.run([PY, "-m", "pidone", "check", str(p.units_dir)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

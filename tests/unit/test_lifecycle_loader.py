@@ -70,3 +70,78 @@ def test_bad_conditions(body, message):
 def test_a_misplaced_condition_key_names_its_table():
     assert problems(MINIMAL + 'path_exists = ["/a"]\n') == [
         "web.toml: [service] path_exists: unknown key here: it belongs in [conditions]"]
+
+
+# -- exit statuses, ignore_sigpipe, [stop] mode, part_of -------------------------------
+
+from pidone.units_lifecycle import StopMode  # noqa: E402
+
+
+def test_exit_statuses_take_codes_and_signal_names():
+    unit = parse(MINIMAL + 'success_exit_status = [143, "term", "SIGHUP", 143]\nignore_sigpipe = true\n'
+                 "[restart]\nprevent_exit_status = [78, \"SIGKILL\"]\n")
+    assert unit.service.success_exit_status == (143, "SIGTERM", "SIGHUP")
+    assert unit.restart.prevent_exit_status == (78, "SIGKILL")
+    assert unit.service.ignore_sigpipe is True
+    roundtrip(unit)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("success_exit_status = 1", "[service] success_exit_status: expected an array of exit codes (0-255) and "
+         'signal names such as "SIGTERM", got an integer (1)'),
+        ("success_exit_status = [256]", "[service] success_exit_status: item 1: an exit code is 0-255, got 256"),
+        ("success_exit_status = [-1]", "[service] success_exit_status: item 1: an exit code is 0-255, got -1"),
+        ('success_exit_status = [1, "SIGNOPE"]', "[service] success_exit_status: item 2: 'SIGNOPE' is not a signal name"),
+        ("success_exit_status = [true]", "[service] success_exit_status: item 1: expected an array"),
+        ('ignore_sigpipe = "yes"', "[service] ignore_sigpipe: expected true or false, got a string ('yes')"),
+        ("sucess_exit_status = [1]", "[service] sucess_exit_status: unknown key, did you mean 'success_exit_status'?"),
+        ("prevent_exit_status = [1]", "[service] prevent_exit_status: unknown key here: it belongs in [restart]"),
+    ],
+)
+def test_bad_service_lifecycle_values(line, message):
+    found = problems(MINIMAL + line + "\n")
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_stop_mode():
+    assert parse(MINIMAL).stop.mode == StopMode.GROUP
+    for mode in StopMode:
+        unit = parse(MINIMAL + f'[stop]\nmode = "{mode.value}"\n')
+        assert unit.stop.mode == mode
+        roundtrip(unit)
+    assert problems(MINIMAL + '[stop]\nmode = "mixd"\n') == [
+        'web.toml: [stop] mode: expected "group", "mixed" or "process", got a string (\'mixd\'); did you mean "mixed"?']
+
+
+def test_part_of():
+    unit = parse(MINIMAL + '[dependencies]\npart_of = ["db", "db"]\n')
+    assert unit.dependencies.part_of == ("db",) and unit.ordering == ()
+    roundtrip(unit)
+    assert "[dependencies] part_of: item 1: '-x' is not a unit name" in problems(
+        MINIMAL + '[dependencies]\npart_of = ["-x"]\n')[0]
+
+
+def test_check_warns_about_a_missing_part_of_and_graph_draws_it(tmp_path):
+    import subprocess
+    import sys
+
+    from pidone import graph
+    from pidone.units import make_unit
+
+    units = {"web": replace_deps(make_unit("web", path="/u/web.toml"), part_of=("db",))}
+    errors, warnings = graph.check(units)
+    assert errors == []
+    assert [str(w) for w in warnings] == ["/u/web.toml: [dependencies] part_of: warning: missing dependency 'db', ignored"]
+    (tmp_path / "web.toml").write_text(MINIMAL + '[dependencies]\npart_of = ["db"]\n')
+    (tmp_path / "db.toml").write_text(MINIMAL)
+    run = subprocess.run([sys.executable, "-m", "pidone", "graph", str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert '  "web" -> "db" [color=blue, label="part_of"];' in run.stdout.splitlines()
+
+
+def replace_deps(unit, **deps):
+    from dataclasses import replace
+
+    return replace(unit, dependencies=replace(unit.dependencies, **deps))

@@ -9,7 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from pidone.errors import ConfigError
-from pidone.loader.lifecycle import condition_environment, condition_path
+from pidone.loader.lifecycle import condition_environment, condition_path, exit_statuses
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -73,7 +73,7 @@ from pidone.units import (
     parse_umask,
     show,
 )
-from pidone.units_lifecycle import ConditionsSection
+from pidone.units_lifecycle import ConditionsSection, StopMode
 
 
 # (table, unit type) -> the section a unit gets when its file has no such table.
@@ -149,6 +149,8 @@ class Builder:
             clear_environment=t.get("clear_environment", parse_bool, False),
             umask=t.get("umask", parse_umask, None),
             oom_score_adjust=t.get("oom_score_adjust", integer(-1000, 1000), None),
+            success_exit_status=t.get("success_exit_status", exit_statuses, ()),
+            ignore_sigpipe=t.get("ignore_sigpipe", parse_bool, False),
         )
 
     def environment(self, t: Table) -> tuple[tuple[str, str], ...]:
@@ -224,6 +226,7 @@ class Builder:
             max_delay=t.get("max_delay", duration(), DEFAULT_RESTART_MAX_DELAY),
             max_retries=t.get("max_retries", integer(0, 1_000_000), DEFAULT_RESTART_MAX_RETRIES),
             reset_after=t.get("reset_after", duration(), DEFAULT_RESTART_RESET_AFTER),
+            prevent_exit_status=t.get("prevent_exit_status", exit_statuses, ()),
         )
         if section.max_delay < section.delay:
             where = "max_delay" if "max_delay" in t.data else "delay"
@@ -236,6 +239,7 @@ class Builder:
             signal=t.get("signal", parse_signal, DEFAULT_STOP_SIGNAL),
             timeout=t.get("timeout", duration(), DEFAULT_STOP_TIMEOUT),
             reload_signal=t.get("reload_signal", parse_signal, DEFAULT_RELOAD_SIGNAL),
+            mode=t.get("mode", enum_of(StopMode), StopMode.GROUP),
         )
 
     def log(self, t: Table) -> LogSection:
@@ -337,7 +341,7 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         return {key: _signal_name(value)}
     if key == "rlimits":
         return {name: _rlimit_to_toml(soft, hard) for name, soft, hard in value}
-    if isinstance(value, UnitType | RestartPolicy):
+    if isinstance(value, UnitType | RestartPolicy | StopMode):
         return {key: value.value}
     if isinstance(value, tuple):
         return {key: list(value)}

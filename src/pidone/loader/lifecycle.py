@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pidone.units import ENV_KEY_RE, parse_abs_path, parse_string, show
+from pidone.units import ENV_KEY_RE, describe, parse_abs_path, parse_signal, parse_string, show
 
 
 def condition_path(value: Any) -> str:
@@ -27,3 +27,25 @@ def condition_environment(value: Any) -> str:
         raise ValueError(f'expected NAME or NAME=VALUE, optionally prefixed by "!", '
                          f"with NAME matching [A-Za-z_][A-Za-z0-9_]*, got {show(text)}")
     return text
+
+
+def exit_statuses(value: Any) -> tuple[int | str, ...]:
+    """An array of exit codes (0-255) and signal names ("SIGTERM", "TERM",
+    any case), as systemd's SuccessExitStatus=; signals kept by their name."""
+    expected = 'expected an array of exit codes (0-255) and signal names such as "SIGTERM"'
+    if not isinstance(value, list):
+        raise ValueError(f"{expected}, got {describe(value)}")
+    out: list[int | str] = []
+    for index, item in enumerate(value, 1):
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item <= 255:
+                raise ValueError(f"item {index}: an exit code is 0-255, got {show(item)}")
+            out.append(item)
+        elif isinstance(item, str):
+            try:
+                out.append(parse_signal(item).name)
+            except ValueError:
+                raise ValueError(f"item {index}: {show(item)} is not a signal name; {expected}") from None
+        else:
+            raise ValueError(f"item {index}: {expected}, got {describe(item)}")
+    return tuple(dict.fromkeys(out))

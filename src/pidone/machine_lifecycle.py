@@ -1,0 +1,86 @@
+"""The machine's rules for SPEC §11 (conditions, exit statuses, part_of),
+kept out of machine.py, which is already past its size. A mixin of the
+Machine: the same records, actions and clock, no system calls."""
+
+from __future__ import annotations
+
+import os
+
+from pidone import events as ev
+from pidone.machine import Desired, State, Then
+from pidone.units_lifecycle import StopMode, status_matches
+
+
+class LifecycleRules:
+    """Mixed into Machine; uses its records, edges and helpers."""
+
+    def _on_ConditionFailed(self, event: ev.ConditionFailed) -> None:
+        rec = self.records[event.name]
+        if rec.state == State.STARTING and rec.pid is None:
+            rec.reason = f"condition failed: {event.condition}"
+            self._set_state(rec, State.CONDITION)
+            self._log(rec, f"skipped (condition): {event.condition} does not hold")
+            self._settled(rec)
+
+    # -- exit statuses -----------------------------------------------------------
+
+    def _exit_outcome(self, rec, status: int) -> tuple[bool, bool]:
+        """(clean, restart prevented) for a main process's raw wait `status`:
+        0 and `success_exit_status` are clean ends; `prevent_exit_status`
+        forbids any restart after it, clean or not."""
+        unit = rec.unit
+        clean = (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0) or \
+            status_matches(unit.service.success_exit_status, status)
+        return clean, status_matches(unit.restart.prevent_exit_status, status)
+
+    # -- stop modes --------------------------------------------------------------
+
+    def _main_only(self, rec, *, kill: bool) -> bool:
+        """Whether a stop signal (or, with `kill`, the SIGKILL at the
+        timeout) reaches the main process alone: `mixed` signals it alone
+        and kills everything; `process` never touches the rest (its
+        leftovers are not the unit's). Without a main process, the
+        leftovers are what there is to stop."""
+        mode = rec.unit.stop.mode
+        if rec.pid is None or mode == StopMode.GROUP:
+            return False
+        return mode == StopMode.PROCESS or not kill
+
+    # -- part_of -------------------------------------------------------------------
+
+    def _rebuild_part_of(self) -> None:
+        """What is part of each unit, and the edges a stop propagates along
+        (requires and part_of), from each unit's next definition."""
+        self._part_of_by = {name: set() for name in self.records}
+        for name, rec in self.records.items():
+            for target in (rec.next_unit or rec.unit).dependencies.part_of:
+                if target in self._part_of_by and target != name:
+                    self._part_of_by[target].add(name)
+        self._stopped_with = {name: self._required_by[name] | self._part_of_by[name] for name in self.records}
+
+    def _parts(self, name: str) -> list[str]:
+        """The units part of `name`, transitively (not `name` itself)."""
+        return [other for other in self._closure(name, self._part_of_by) if other != name]
+
+    def _restart_parts(self, rec) -> None:
+        """`rec` restarts (a command, a reload, its restart policy): what is
+        part of it and running restarts too."""
+        for name in self._parts(rec.name):
+            part = self.records[name]
+            if part.desired != Desired.UP or part.down:
+                continue  # not running: nothing to restart (a waiting one starts anyway)
+            part.failures = 0
+            self._log(part, f"restarting with {rec.name} (part_of)")
+            if part.state == State.STOPPING:
+                part.then = Then.SPAWN
+            else:
+                self._begin_stop(part, Then.SPAWN)
+
+    def _stop_parts(self, rec, reason: str) -> None:
+        """`rec` stops for good (failed, removed): what is part of it stops."""
+        for name in self._parts(rec.name):
+            part = self.records[name]
+            if part.desired == Desired.UP:
+                self._want_down(name, reason=reason)
+        for name in self._parts(rec.name):
+            self._check_stop(name)
