@@ -240,6 +240,14 @@ class KillUnit:
 
 
 @value
+class RemoveDirectories:
+    """The unit is down: remove its runtime directories (names below /run)."""
+
+    name: str
+    names: tuple[str, ...]
+
+
+@value
 class WatchReady:
     """Poll the unit's [ready] probe until it passes or is unwatched."""
 

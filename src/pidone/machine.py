@@ -70,6 +70,8 @@ SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED, S
 SETTLED_SOFT = SETTLED | {State.BACKOFF}
 REQUIRE_OK = frozenset({State.RUNNING, State.EXITED, State.CONDITION})  # as systemd: a skipped condition is no failure
 FOR_GOOD = frozenset({State.FAILED, State.SKIPPED})
+# A run is over (not in a restart's backoff): its runtime directories go.
+ENDED = frozenset({State.INACTIVE, State.FAILED, State.EXITED})
 
 # After SIGKILL, how long to wait for the kernel before giving up on a
 # process (one stuck in uninterruptible sleep must not block shutdown).
@@ -851,6 +853,8 @@ class Machine(LifecycleRules):
     def _set_state(self, rec: UnitRecord, state: State) -> None:
         if rec.state != state:
             self.changes.append((rec.name, rec.state, state))
+            if state in ENDED and rec.unit.service.runtime_directory:
+                self._actions.append(ev.RemoveDirectories(rec.name, rec.unit.service.runtime_directory))
             rec.state = state
             rec.since = self._now
 

@@ -27,6 +27,7 @@ from pidone.spawn import find_executable, prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
 from pidone.units import Unit
+from pidone.directories import make_directories, remove_directories
 from pidone.units_lifecycle import StopMode, failed_condition
 
 # pidone's own configuration is not the services' business.
@@ -551,6 +552,7 @@ class Supervisor:
         notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
+            make_directories(unit, prepared)
         except SpawnError as exc:
             self._queue.append(ev.SpawnFailed(name, str(exc)))
             return
@@ -649,6 +651,10 @@ class Supervisor:
             self.submit(ev.SpawnFailed(name, str(read_spawn_error(data)), pid))
         else:
             self.submit(ev.ExecConfirmed(name, pid))
+
+    def _do_RemoveDirectories(self, action: ev.RemoveDirectories) -> None:
+        for problem in remove_directories(action.names):
+            self._messages.say(f"unit {action.name}: {problem}")
 
     def _do_SignalUnit(self, action: ev.SignalUnit) -> None:
         if action.main_only:

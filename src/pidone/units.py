@@ -186,6 +186,9 @@ class ServiceSection:
     oom_score_adjust: int | None = None
     success_exit_status: tuple[ExitStatus, ...] = ()  # also clean ends (0 always is)
     ignore_sigpipe: bool = False
+    runtime_directory: tuple[str, ...] = ()  # below /run: made before start, removed after stop
+    state_directory: tuple[str, ...] = ()  # below /var/lib: made before start, kept
+    directory_mode: int = 0o755
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,3 +172,69 @@ def test_part_of_follows_restart_and_stop(pidone, tmp_path):
     assert status(p)["web"]["state"] == "running"
     out = subprocess.run([PY, "-m", "pidone", "check", str(p.units_dir)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+# -- runtime and state directories ------------------------------------------------------
+
+
+import pwd  # noqa: E402
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def dirname(tmp_path):
+    """A name unique to this test below /run and /var/lib, removed afterwards."""
+    name = f"pidone-test-{os.getpid()}-{tmp_path.name}"
+    yield name
+    for base in ("/run", "/var/lib"):
+        path = Path(base) / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+
+
+def test_directories_are_made_owned_named_and_the_runtime_one_removed(pidone, tmp_path, dirname):
+    nobody = pwd.getpwnam("nobody")
+    show = ["sh", "-c", 'echo "rt=$RUNTIME_DIRECTORY st=$STATE_DIRECTORY"; touch "${RUNTIME_DIRECTORY%%:*}/x"; '
+                        "exec sleep 600"]
+    unit = {"service": {"command": show, "user": "nobody", "runtime_directory": [dirname, f"{dirname}/sub"],
+                        "state_directory": dirname, "directory_mode": "0750"}}
+    p = start(pidone, tmp_path, {"app": unit})
+    line = p.find_line(r"^app \| rt=").decode()
+    assert f"rt=/run/{dirname}:/run/{dirname}/sub st=/var/lib/{dirname}" in line
+    for path in (Path("/run") / dirname, Path("/run") / dirname / "sub", Path("/var/lib") / dirname):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid) == (nobody.pw_uid, nobody.pw_gid), path
+        assert info.st_mode & 0o777 == 0o750, path
+    wait_for((Path("/run") / dirname / "x").exists, 10, "the unit to write in its runtime directory")
+    assert cli(p, "stop", "--wait", "app").returncode == 0
+    wait_for(lambda: not (Path("/run") / dirname).exists(), 10, "the runtime directory to be removed")
+    assert (Path("/var/lib") / dirname).is_dir(), "the state directory is kept"
+
+
+def test_a_symlinked_directory_is_refused_and_never_chowned(pidone, tmp_path, dirname):
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(target, Path("/run") / dirname)
+    unit = {"service": {"command": ["sleep", "600"], "user": "nobody", "runtime_directory": f"{dirname}/sub"},
+            "restart": {"policy": "no"}}
+    p = start(pidone, tmp_path, {"app": unit})
+    failed = wait_state(p, "app", "failed")
+    assert failed["reason"] == (f"unable to create directory /run/{dirname}/sub: '{dirname}' is a symlink or "
+                                "not a directory; refusing to follow it")
+    assert target.stat().st_uid == 0 and not (target / "sub").exists()
+    # Stopping it must not follow the symlink either.
+    assert Path("/run", dirname).is_symlink() and target.is_dir()
+
+
+def test_a_directory_that_cannot_be_made_fails_the_start_naming_it(pidone, tmp_path, dirname):
+    (Path("/run") / dirname).write_text("a file, not a directory")
+    unit = {"service": {"command": ["sleep", "600"], "runtime_directory": f"{dirname}/sub"},
+            "restart": {"policy": "no"}}
+    p = start(pidone, tmp_path, {"app": unit, "other": sleeper()})
+    failed = wait_state(p, "app", "failed")
+    assert failed["reason"].startswith(f"unable to create directory /run/{dirname}/sub: ")
+    assert status(p)["other"]["state"] == "running"

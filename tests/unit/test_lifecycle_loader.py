@@ -145,3 +145,38 @@ def replace_deps(unit, **deps):
     from dataclasses import replace
 
     return replace(unit, dependencies=replace(unit.dependencies, **deps))
+
+
+# -- directories ---------------------------------------------------------------------------
+
+
+def test_directories():
+    unit = parse(MINIMAL + 'runtime_directory = "app"\nstate_directory = ["app", "app/db", "app"]\n'
+                 'directory_mode = "0750"\n')
+    assert unit.service.runtime_directory == ("app",)
+    assert unit.service.state_directory == ("app", "app/db")
+    assert unit.service.directory_mode == 0o750
+    roundtrip(unit)
+    assert parse(MINIMAL).service.directory_mode == 0o755
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('runtime_directory = "/run/app"', '[service] runtime_directory: expected a relative directory name such as '
+         '"app" or "app/sub" (no leading "/", no "." or ".." and no empty part), got \'/run/app\''),
+        ('state_directory = ["a", "../etc"]', "[service] state_directory: item 2: expected a relative directory name"),
+        ('state_directory = ["a/./b"]', "[service] state_directory: item 1: expected a relative directory name"),
+        ('runtime_directory = ""', "[service] runtime_directory: must not be empty"),
+        ("runtime_directory = 1", "[service] runtime_directory: expected a relative directory name such as \"app\", "
+         "or an array of them, got an integer (1)"),
+        ("runtime_directory = [1]", "[service] runtime_directory: item 1: expected a relative directory name, got an "
+         "integer (1)"),
+        ('directory_mode = "0999"', '[service] directory_mode: expected an octal string such as "0755", or an '
+         "integer from 0 to 0o777, got a string ('0999')"),
+        ('runtime_dir = "a"', "[service] runtime_dir: unknown key, did you mean 'runtime_directory'?"),
+    ],
+)
+def test_bad_directories(line, message):
+    found = problems(MINIMAL + line + "\n")
+    assert len(found) == 1 and message in found[0], found

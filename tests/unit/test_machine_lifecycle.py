@@ -276,3 +276,21 @@ def test_part_of_restarts_when_a_reload_changes_its_unit_and_stops_when_it_is_re
     m2.handle(ev.ApplyPlan(gone, {}, diff(old, gone)), 1.0)
     assert m2.records["worker"].desired.value == "down"
     assert m2.records["worker"].reason == "part of db, which was removed"
+
+
+# -- runtime directories ---------------------------------------------------------------
+
+
+def test_the_runtime_directory_goes_when_the_run_is_over_not_between_restarts():
+    unit = make_unit("web")
+    unit = replace(unit, service=replace(unit.service, runtime_directory=("app",)))
+    m = machine(unit)
+    running(m, "web", 10)
+    actions = m.handle(ev.MainExited("web", 10, EXIT_1), 1.0)
+    assert state(m, "web") == State.BACKOFF and of(actions, ev.RemoveDirectories) == []
+    m.handle(ev.TimerFired("web", ev.TimerKind.RESTART), 2.0)
+    m.handle(ev.Spawned("web", 11), 2.0)
+    m.handle(ev.StopUnit("web"), 3.0)
+    actions = m.handle(ev.MainExited("web", 11, KILLED_TERM), 3.1)
+    assert state(m, "web") == State.INACTIVE
+    assert of(actions, ev.RemoveDirectories) == [ev.RemoveDirectories("web", ("app",))]

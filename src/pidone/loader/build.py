@@ -9,7 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from pidone.errors import ConfigError
-from pidone.loader.lifecycle import condition_environment, condition_path, exit_statuses
+from pidone.loader.lifecycle import condition_environment, condition_path, directory_mode, directory_names, exit_statuses
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -151,6 +151,9 @@ class Builder:
             oom_score_adjust=t.get("oom_score_adjust", integer(-1000, 1000), None),
             success_exit_status=t.get("success_exit_status", exit_statuses, ()),
             ignore_sigpipe=t.get("ignore_sigpipe", parse_bool, False),
+            runtime_directory=t.get("runtime_directory", directory_names, ()),
+            state_directory=t.get("state_directory", directory_names, ()),
+            directory_mode=t.get("directory_mode", directory_mode, 0o755),
         )
 
     def environment(self, t: Table) -> tuple[tuple[str, str], ...]:
@@ -335,7 +338,7 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
     if key == "environment" and (not value or isinstance(value[0], tuple)):  # [conditions] has a list
         return {key: dict(value)}
-    if key == "umask":
+    if key in ("umask", "directory_mode"):
         return {key: f"{value:04o}"}
     if key in ("signal", "reload_signal"):
         return {key: _signal_name(value)}

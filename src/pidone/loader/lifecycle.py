@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pidone.units import ENV_KEY_RE, describe, parse_abs_path, parse_signal, parse_string, show
+from pidone.units import ENV_KEY_RE, describe, parse_abs_path, parse_signal, parse_string, parse_umask, show
 
 
 def condition_path(value: Any) -> str:
@@ -49,3 +49,32 @@ def exit_statuses(value: Any) -> tuple[int | str, ...]:
         else:
             raise ValueError(f"item {index}: {expected}, got {describe(item)}")
     return tuple(dict.fromkeys(out))
+
+
+def directory_names(value: Any) -> tuple[str, ...]:
+    """Directory names relative to /run or /var/lib ("app", "app/sockets"):
+    a string or an array of them; never absolute, never "." or ".."."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ValueError(f'expected a relative directory name such as "app", or an array of them, got {describe(value)}')
+    out = []
+    for index, item in enumerate(items, 1):
+        where = f"item {index}: " if not isinstance(value, str) else ""
+        text = parse_string(item) if isinstance(item, str) else None
+        if text is None:
+            raise ValueError(f"{where}expected a relative directory name, got {describe(item)}")
+        parts = text.split("/")
+        if any(part in ("", ".", "..") or len(part) > 255 for part in parts):
+            raise ValueError(f'{where}expected a relative directory name such as "app" or "app/sub" '
+                             f'(no leading "/", no "." or ".." and no empty part), got {show(text)}')
+        out.append(text)
+    return tuple(dict.fromkeys(out))
+
+
+def directory_mode(value: Any) -> int:
+    """A directory's permission bits: an octal string or an integer up to 0o777."""
+    try:
+        return parse_umask(value)
+    except ValueError:
+        raise ValueError(f'expected an octal string such as "0755", or an integer from 0 to 0o777, '
+                         f"got {describe(value)}") from None

@@ -35,7 +35,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
         "command", "type", "critical", "working_directory", "user", "group",
         "supplementary_groups", "environment", "environment_files",
         "clear_environment", "umask", "oom_score_adjust",
-        "success_exit_status", "ignore_sigpipe",
+        "success_exit_status", "ignore_sigpipe", "runtime_directory", "state_directory", "directory_mode",
     ),
     "dependencies": ("requires", "wants", "after", "part_of"),
     "ready": (*READY_PROBES, "timeout", "interval"),
