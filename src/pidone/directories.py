@@ -21,6 +21,17 @@ STATE_BASE = "/var/lib"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def directory_env(unit) -> dict[bytes, bytes]:
+    """RUNTIME_DIRECTORY and STATE_DIRECTORY for a unit, as made_directories sets them."""
+    service = unit.service
+    env = {}
+    for key, base, names in ((b"RUNTIME_DIRECTORY", RUNTIME_BASE, service.runtime_directory),
+                             (b"STATE_DIRECTORY", STATE_BASE, service.state_directory)):
+        if names:
+            env[key] = os.fsencode(":".join(f"{base}/{name}" for name in names))
+    return env
+
+
 def make_directories(unit, prepared) -> None:
     """Before a spawn: make the unit's directories, owned by the user and
     group it runs as, and name them in its environment (several joined by

@@ -151,6 +151,33 @@ class ConditionFailed:
 
 
 @value
+class HookStarted:
+    """A hook command (exec_start_pre, ...) of the unit runs as `pid`."""
+
+    name: str
+    pid: int
+
+
+@value
+class HookExited:
+    """The unit's current hook was reaped (its own wait status, never an
+    orphan's). `error` says why it could not be run (then `pid` is 0 when
+    nothing was created)."""
+
+    name: str
+    pid: int
+    status: int  # raw wait status
+    error: str = ""
+
+
+@value
+class ReloadUnit:
+    """`pidone reload UNIT` for a unit with exec_reload."""
+
+    name: str
+
+
+@value
 class MainExited:
     """The unit's main process was reaped. `leftovers` are processes of its
     session or group still alive at that moment."""
@@ -237,6 +264,25 @@ class KillUnit:
 
     name: str
     main_only: bool = False
+
+
+@value
+class RunHook:
+    """Run one hook command as the unit runs its main one (user, groups,
+    environment, directory, limits), its output in the unit's log marked
+    with `key`; `env` is added to the unit's environment."""
+
+    name: str
+    key: str  # "exec_start_pre", ...
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@value
+class KillHook:
+    """SIGKILL the unit's running hook and everything it started."""
+
+    name: str
 
 
 @value

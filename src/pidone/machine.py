@@ -58,6 +58,10 @@ class State(str, Enum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CONDITION = "skipped (condition)"  # a [conditions] check was false: settled, not failed
+    START_PRE = "start-pre"  # exec_start_pre commands run, before the main one
+    START_POST = "start-post"  # exec_start_post commands run, once it is ready
+    STOP_CMD = "stop-cmd"  # exec_stop commands run, before the stop signal
+    STOP_POST = "stop-post"  # exec_stop_post commands run, once the run is over
 
 
 class Desired(str, Enum):
@@ -112,6 +116,17 @@ class UnitRecord:
     next_unit: Unit | None = None  # reload: the definition to start with once stopped
     restart_pending: bool = False  # reload: stopped only to start again
     removing: bool = False  # reload: its file is gone; forgotten once down
+    # SPEC §11 hooks (see hooks.py): the hook running (0 while being spawned)
+    hook_pid: int | None = None
+    hook_key: str = ""
+    hook_index: int = 0
+    step: str = ""  # what the unit is doing now: "exec_start_pre 1/2", ...
+    failed_step: str = ""  # where the last failed start failed
+    run_active: bool = False  # a run began whose exec_stop_post has not run yet
+    after_post: list | None = None  # what to do once exec_stop_post is done
+    result: str = ""  # SERVICE_RESULT for exec_stop_post, when not derived from the exit
+    last_wait: int | None = None  # raw wait status of this run's main process
+    start_deadline: float | None = None  # the [ready] timeout of a start with hooks
 
     @property
     def name(self) -> str:
@@ -120,7 +135,8 @@ class UnitRecord:
     @property
     def down(self) -> bool:
         """No process of this unit is alive and it is not stopping."""
-        return self.pid is None and not self.leftovers and self.state != State.STOPPING
+        return (self.pid is None and not self.leftovers and self.hook_pid is None
+                and self.state not in (State.STOPPING, State.STOP_CMD, State.STOP_POST))
 
 
 # UnitRecord's fields that hold an Enum: snapshot() writes their values.
@@ -140,9 +156,12 @@ def describe_status(status: int) -> tuple[str, int]:
 
 # The SPEC §11 rules live in their own module; it needs the names above.
 from pidone.machine_lifecycle import LifecycleRules  # noqa: E402
+from pidone.hooks import HookRules  # noqa: E402
+
+STOPPING_NOW = (State.STOPPING, State.STOP_CMD)  # a stop is under way (signal or exec_stop)
 
 
-class Machine(LifecycleRules):
+class Machine(LifecycleRules, HookRules):
     """The units' states and the rules that move them."""
 
     def __init__(self, units: dict[str, Unit], blocked: dict[str, str] | None = None):
@@ -218,7 +237,7 @@ class Machine(LifecycleRules):
             return
         rec.desired = Desired.UP
         rec.failures = 0
-        if rec.state != State.STOPPING:
+        if rec.state not in STOPPING_NOW:
             self._begin_stop(rec, Then.SPAWN)
         else:
             rec.then = Then.SPAWN
@@ -262,6 +281,8 @@ class Machine(LifecycleRules):
             return
         if rec.state == State.STARTING:
             self._log(rec, event.message)
+            rec.result = "resources"
+            rec.failed_step = "directories" if "create directory" in event.message else "command"
             self._failure(rec, event.message, status=None)
 
     def _on_MainExited(self, event: ev.MainExited) -> None:
@@ -273,15 +294,19 @@ class Machine(LifecycleRules):
         description, shell_status = describe_status(event.status)
         rec.last_exit = description
         rec.last_status = shell_status
-        if rec.state == State.STOPPING:
+        rec.last_wait = event.status
+        if rec.state in STOPPING_NOW:
             self._log(rec, f"main process {description}")
             self._maybe_stopped(rec)
             return
-        if rec.state not in (State.STARTING, State.RUNNING):
+        if rec.state not in (State.STARTING, State.RUNNING, State.START_POST):
             return
+        if rec.state == State.START_POST:
+            self._actions.append(ev.KillHook(rec.name))  # its exit fails the start
         spawn_error, rec.spawn_error = rec.spawn_error, ""
         if spawn_error:
             self._log(rec, spawn_error)
+            rec.result, rec.failed_step = "resources", "command"
             self._failure(rec, spawn_error, status=shell_status)
             return
         success, prevented = self._exit_outcome(rec, event.status)
@@ -290,7 +315,17 @@ class Machine(LifecycleRules):
         else:
             self._log(rec, description)
         self._stop_watching(rec)
-        if success and rec.unit.type == UnitType.ONESHOT and rec.state == State.STARTING:
+        if not success and rec.state in (State.STARTING, State.START_POST):
+            rec.failed_step = "command"  # it ended before it was started
+        if success and rec.unit.type == UnitType.ONESHOT and rec.state == State.STARTING and self._start_post(rec):
+            return  # exec_start_post first, then the end of the run
+        self._run_ended(rec, ["exit", event.status])
+
+    def _after_exit(self, rec: UnitRecord, status: int) -> None:
+        """The main process ended by itself (and exec_stop_post, if any, ran)."""
+        success, prevented = self._exit_outcome(rec, status)
+        description, shell_status = describe_status(status)
+        if success and rec.unit.type == UnitType.ONESHOT:
             rec.failures = 0
             self._set_state(rec, State.EXITED)
             self._settled(rec)
@@ -346,11 +381,20 @@ class Machine(LifecycleRules):
 
     def _on_TimerFired(self, event: ev.TimerFired) -> None:
         rec = self.records[event.name]
-        if event.kind == TimerKind.READY and rec.state == State.STARTING:
+        if event.kind == TimerKind.READY and rec.state in (State.STARTING, State.START_PRE, State.START_POST):
             reason = f"not ready within {rec.unit.ready.timeout:g}s"
+            if rec.hook_pid is not None:
+                reason = f"not started within {rec.unit.ready.timeout:g}s: {rec.step} still running"
+            rec.result = "timeout"
+            rec.failed_step = rec.hook_key if rec.hook_pid is not None else "ready"
             self._log(rec, reason)
             self._failure(rec, reason, status=None)
-        elif event.kind == TimerKind.STOP and rec.state == State.STOPPING:
+        elif event.kind == TimerKind.STOP and rec.state == State.STOP_POST and rec.hook_pid is not None:
+            self._timed_out_hook(rec)
+        elif event.kind == TimerKind.STOP and rec.state in STOPPING_NOW:
+            if rec.state == State.STOP_CMD:
+                self._actions.append(ev.KillHook(rec.name))
+                self._set_state(rec, State.STOPPING)
             if not rec.killed:
                 rec.killed = True
                 self._killed_any = True
@@ -360,6 +404,7 @@ class Machine(LifecycleRules):
             else:
                 self._log(rec, f"processes {sorted(self._alive(rec))} survived SIGKILL for {KILL_WAIT:g}s; giving up on them")
                 rec.pid = None
+                rec.hook_pid = None
                 rec.leftovers.clear()
                 self._stop_finished(rec)
         elif event.kind == TimerKind.RESTART and rec.state == State.BACKOFF:
@@ -439,13 +484,19 @@ class Machine(LifecycleRules):
         rec.spawn_error = ""
         rec.status_text = ""
         rec.ready_at = None
+        rec.run_active = True
+        rec.failed_step = rec.result = ""
+        rec.last_wait = None
+        if self._start_pre(rec):
+            return
         self._set_state(rec, State.STARTING)
         self._actions.append(ev.Spawn(rec.name))
 
     def _on_exec(self, rec: UnitRecord) -> None:
         """The main process runs the unit's command: arm readiness."""
         unit = rec.unit
-        if unit.ready.timeout > 0 and not (unit.type == UnitType.SIMPLE and unit.ready.probe is None):
+        if (unit.ready.timeout > 0 and rec.start_deadline is None
+                and not (unit.type == UnitType.SIMPLE and unit.ready.probe is None)):
             self._actions.append(ev.SetTimer(rec.name, TimerKind.READY, self._now + unit.ready.timeout))
         if unit.type == UnitType.SIMPLE:
             if unit.ready.probe is None:
@@ -454,6 +505,8 @@ class Machine(LifecycleRules):
                 self._actions.append(ev.WatchReady(rec.name))
 
     def _become_ready(self, rec: UnitRecord) -> None:
+        if self._start_post(rec):
+            return
         self._actions.append(ev.ClearTimer(rec.name, TimerKind.READY))
         if rec.unit.ready.probe is not None:
             self._actions.append(ev.UnwatchReady(rec.name))
@@ -482,11 +535,11 @@ class Machine(LifecycleRules):
         """One attempt failed. Stop what is still alive first, then apply
         the restart policy."""
         self._stop_watching(rec)
-        if rec.pid is not None:
+        if rec.pid is not None or rec.hook_pid is not None:
             rec.pending_failure = reason
             self._begin_stop(rec, Then.FAIL)
             return
-        self._after_failure(rec, reason, status)
+        self._run_ended(rec, ["fail", reason, status])
 
     def _after_failure(self, rec: UnitRecord, reason: str, status: int | None, retry: bool = True) -> None:
         restart = rec.unit.restart
@@ -564,7 +617,7 @@ class Machine(LifecycleRules):
         """Stop `name` if it is wanted down, still has processes, and every
         unit ordered after it that is also going down is already down."""
         rec = self.records[name]
-        if rec.desired != Desired.DOWN or rec.down or rec.state == State.STOPPING:
+        if rec.desired != Desired.DOWN or rec.down or rec.state in (*STOPPING_NOW, State.STOP_POST):
             return
         for dependent in self._dependents.get(name, ()):
             dep = self.records[dependent]
@@ -573,11 +626,19 @@ class Machine(LifecycleRules):
         self._begin_stop(rec, Then.DOWN)
 
     def _begin_stop(self, rec: UnitRecord, then: Then) -> None:
+        if rec.state == State.STOP_POST:  # the run is over: what comes next follows exec_stop_post
+            if (rec.after_post or ["stop"])[0] == "stop":
+                rec.then = then
+            return
         rec.then = then
         rec.killed = False
         self._stop_watching(rec)
-        if rec.pid is None and not rec.leftovers:
+        if rec.hook_pid is not None:
+            self._actions.append(ev.KillHook(rec.name))  # a start or reload hook is cut short
+        if rec.pid is None and not rec.leftovers and rec.hook_pid is None:
             self._stop_finished(rec)
+            return
+        if self._stop_command(rec):
             return
         signum = rec.unit.stop.signal
         from pidone.sysdeps import signal_name
@@ -588,16 +649,18 @@ class Machine(LifecycleRules):
         self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + rec.unit.stop.timeout))
 
     def _maybe_stopped(self, rec: UnitRecord) -> None:
-        if rec.pid is None and not rec.leftovers:
+        if rec.pid is None and not rec.leftovers and rec.hook_pid is None and rec.state == State.STOPPING:
             self._actions.append(ev.ClearTimer(rec.name, TimerKind.STOP))
             self._stop_finished(rec)
 
     def _stop_finished(self, rec: UnitRecord) -> None:
+        if self._stop_post(rec, ["stop"]):
+            return
         then, rec.then = rec.then, Then.DOWN
         if rec.restart_pending and then == Then.DOWN:
             rec.restart_pending = False
             self._adopt_next_definition(rec)
-            if rec.state == State.STOPPING:
+            if rec.state in (State.STOPPING, State.STOP_POST):
                 self._set_state(rec, State.INACTIVE)
                 self._log(rec, "stopped")
             if not self.shutting_down and rec.name not in self._blocked:
@@ -616,7 +679,7 @@ class Machine(LifecycleRules):
             self._check_start(rec.name)
         else:
             self._adopt_next_definition(rec)  # a reload changed it while it stopped
-            if rec.state == State.STOPPING:
+            if rec.state in (State.STOPPING, State.STOP_POST):
                 self._set_state(rec, State.INACTIVE)
                 self._log(rec, "stopped")
             if rec.desired == Desired.UP and not self.shutting_down:
@@ -754,7 +817,7 @@ class Machine(LifecycleRules):
             rec = self.records.get(name)
             if rec is None:
                 pending.discard(name)
-            elif rec.restart_pending or rec.removing or rec.state == State.STOPPING:
+            elif rec.restart_pending or rec.removing or rec.state in (*STOPPING_NOW, State.STOP_POST):
                 continue
             else:
                 # Applied: what it became is in motion (started, waiting

@@ -16,7 +16,9 @@ class LifecycleRules:
 
     def _on_ConditionFailed(self, event: ev.ConditionFailed) -> None:
         rec = self.records[event.name]
-        if rec.state == State.STARTING and rec.pid is None:
+        if rec.state in (State.STARTING, State.START_PRE) and rec.pid is None:
+            rec.hook_pid, rec.run_active, rec.step = None, False, ""  # the run never began
+            self._actions.append(ev.ClearTimer(rec.name, ev.TimerKind.READY))
             rec.reason = f"condition failed: {event.condition}"
             self._set_state(rec, State.CONDITION)
             self._log(rec, f"skipped (condition): {event.condition} does not hold")

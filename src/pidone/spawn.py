@@ -132,11 +132,13 @@ def prepare(
     *,
     notify_socket: str | None = None,
     nofile: tuple[int, int] | None = None,
+    argv: tuple[str, ...] | None = None,
 ) -> Prepared:
-    """Resolve `unit` into a Prepared spawn; raise SpawnError with the stage."""
+    """Resolve `unit` into a Prepared spawn (of `argv`, a hook, instead of
+    its command when given); raise SpawnError with the stage."""
     service = unit.service
     env: dict[bytes, bytes] = {} if service.clear_environment else dict(base_env)
-    prepared = Prepared(unit.name, "", list(service.command), env, nofile=nofile)
+    prepared = Prepared(unit.name, "", list(argv or service.command), env, nofile=nofile)
     if service.user is not None:
         _apply_user(prepared, service.user)
     if service.group is not None:

@@ -28,6 +28,7 @@ from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, 
                             unit_processes, unit_tag)
 from pidone.units import Unit
 from pidone.directories import make_directories, remove_directories
+from pidone.hookrunner import HookRunner
 from pidone.units_lifecycle import StopMode, failed_condition
 
 # pidone's own configuration is not the services' business.
@@ -113,6 +114,7 @@ class Supervisor:
         self._nofile = _raise_nofile(len(units))
         self._log_files: dict[str, object] = {}  # unit -> LogFile, for [log] file
         self._sync_log_files()
+        self._hooks = HookRunner(self)
         self._notify: NotifySocket | None = None
         if notify_path is not None:
             self._notify = NotifySocket(notify_path, loop, self._on_notification, fd=notify_fd)
@@ -224,6 +226,8 @@ class Supervisor:
                 "description": rec.unit.description,
                 "type": rec.unit.type.value,
                 "enabled": rec.unit.enabled,
+                "step": rec.step or None,
+                "failed_step": rec.failed_step or None,
             })
         return out
 
@@ -233,6 +237,9 @@ class Supervisor:
         rec = self.machine.records[name]
         if rec.pid is None:
             return None
+        if rec.unit.service.exec_reload:  # runs instead of the signal
+            self.submit(ev.ReloadUnit(name))
+            return 0
         signum = rec.unit.stop.reload_signal
         self._system.send_signal(rec.pid, signum, self._main_pidfds.get(name))
         return signum
@@ -245,6 +252,8 @@ class Supervisor:
             return "a reload is in progress"
         if self._exec_pending:
             return f"unit {sorted(self._exec_pending)[0]} is being spawned"
+        if self._hooks.running:  # a hook's pipes and status are not carried across
+            return f"unit {sorted(self._hooks.running)[0]} is running a hook"
         return self.machine.busy_reason()
 
     def snapshot(self) -> dict:
@@ -395,13 +404,15 @@ class Supervisor:
         kind, key = exited.owner  # type: ignore[misc]
         if kind == "main":
             self._on_main_exit(key, exited)
+        elif kind == "hook":
+            self._hooks.exited(key, exited.pid, exited.status)
         elif kind == "probe":
             callback = self._probe_exits.pop(exited.pid, None)
             if callback is not None:
                 callback(exited.status)
 
     def owns(self, owner: object) -> bool:
-        return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe")
+        return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe", "hook")
 
     def close(self) -> None:
         """At exit: flush what the pipes still hold, remove the notify socket."""
@@ -651,6 +662,12 @@ class Supervisor:
             self.submit(ev.SpawnFailed(name, str(read_spawn_error(data)), pid))
         else:
             self.submit(ev.ExecConfirmed(name, pid))
+
+    def _do_RunHook(self, action: ev.RunHook) -> None:
+        self._hooks.run(action)
+
+    def _do_KillHook(self, action: ev.KillHook) -> None:
+        self._hooks.kill(action)
 
     def _do_RemoveDirectories(self, action: ev.RemoveDirectories) -> None:
         for problem in remove_directories(action.names):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pidone.units_lifecycle import ConditionsSection, ExitStatus, StopMode
+from pidone.units_lifecycle import ConditionsSection, ExitStatus, Hook, StopMode
 
 # --- names -------------------------------------------------------------------
 
@@ -189,6 +189,11 @@ class ServiceSection:
     runtime_directory: tuple[str, ...] = ()  # below /run: made before start, removed after stop
     state_directory: tuple[str, ...] = ()  # below /var/lib: made before start, kept
     directory_mode: int = 0o755
+    exec_start_pre: tuple[Hook, ...] = ()  # SPEC §11: commands around the main one
+    exec_start_post: tuple[Hook, ...] = ()
+    exec_reload: tuple[Hook, ...] = ()
+    exec_stop: tuple[Hook, ...] = ()
+    exec_stop_post: tuple[Hook, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,22 @@ def failed_condition(conditions: ConditionsSection, env: Mapping[bytes, bytes],
     return ""
 
 
+# -- hooks -------------------------------------------------------------------
+
+# The keys of [service] that hold commands run around the main one, in the
+# order of a unit's life. Each holds a tuple of argv tuples; an argv whose
+# first word starts with "-" is one whose failure is ignored.
+HOOK_KEYS = ("exec_start_pre", "exec_start_post", "exec_reload", "exec_stop", "exec_stop_post")
+Hook = tuple[str, ...]
+
+
+def hook_argv(argv: Hook) -> tuple[tuple[str, ...], bool]:
+    """(the argv to run, whether its failure is ignored) for one hook command."""
+    if argv[0].startswith("-"):
+        return (argv[0][1:], *argv[1:]), True
+    return argv, False
+
+
 # -- exit statuses ------------------------------------------------------------
 
 # An exit status as written: an exit code (int) or a signal name ("SIGTERM").

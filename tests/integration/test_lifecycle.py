@@ -238,3 +238,88 @@ def test_a_directory_that_cannot_be_made_fails_the_start_naming_it(pidone, tmp_p
     failed = wait_state(p, "app", "failed")
     assert failed["reason"].startswith(f"unable to create directory /run/{dirname}/sub: ")
     assert status(p)["other"]["state"] == "running"
+
+
+# -- hooks ---------------------------------------------------------------------------------
+
+
+def appender(path: Path, text: str) -> list[str]:
+    return ["sh", "-c", f'echo "{text}" >> {path}']
+
+
+def test_hooks_run_in_order_as_the_unit_with_their_output_marked(pidone, tmp_path):
+    trace = tmp_path / "trace"
+    service = {
+        "command": ["sh", "-c", f"echo main >> {trace}; exec sleep 600"],
+        "environment": {"WHO": "app"},
+        "exec_start_pre": [appender(trace, "pre1 $WHO"), ["-sh", "-c", f"echo pre2 >> {trace}; exit 7"],
+                           ["sh", "-c", "echo hello from pre"]],
+        "exec_start_post": appender(trace, "post"),
+        "exec_reload": appender(trace, "reload"),
+        "exec_stop": appender(trace, "stop"),
+        "exec_stop_post": appender(trace, "stop-post $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS"),
+    }
+    p = start(pidone, tmp_path, {"app": {"service": service}})
+    wait_state(p, "app", "running")
+    p.find_line(r"^app \[exec_start_pre\] \| hello from pre$")
+    p.find_line(r"unit app: exec_start_pre 2/3 \(sh -c .*\) exited with status 7; ignored")
+    assert trace.read_text().splitlines() == ["pre1 app", "pre2", "main", "post"]
+    out = cli(p, "reload", "app")
+    assert out.returncode == 0 and "exec_reload" in out.stdout, out.stderr
+    wait_for(lambda: "reload" in trace.read_text(), 10, "exec_reload")
+    assert cli(p, "stop", "--wait", "app").returncode == 0
+    assert trace.read_text().splitlines()[-2:] == ["stop", "stop-post success killed TERM"]
+    assert status(p)["app"]["state"] == "inactive"
+
+
+def test_a_failed_start_hook_fails_the_start_names_the_step_and_runs_stop_post(pidone, tmp_path):
+    trace = tmp_path / "trace"
+    units = {
+        "pre": {"service": {"command": ["sleep", "600"], "exec_start_pre": ["sh", "-c", "exit 3"],
+                            "exec_stop_post": appender(trace, "post $SERVICE_RESULT")},
+                "restart": {"policy": "no"}},
+        "post": {"service": {"command": ["sleep", "600"], "exec_start_post": "false"}, "restart": {"policy": "no"}},
+        "missing": {"service": {"command": ["sleep", "600"], "exec_start_pre": "/nonexistent/hook"},
+                    "restart": {"policy": "no"}},
+    }
+    p = start(pidone, tmp_path, units)
+    pre = wait_state(p, "pre", "failed")
+    assert pre["failed_step"] == "exec_start_pre"
+    assert pre["reason"] == "exec_start_pre failed: sh -c 'exit 3': exited with status 3"
+    wait_for(lambda: trace.exists() and trace.read_text() == "post exit-code\n", 10, "exec_stop_post")
+    post = wait_state(p, "post", "failed")
+    assert post["failed_step"] == "exec_start_post" and post["pid"] is None
+    missing = wait_state(p, "missing", "failed")
+    assert missing["failed_step"] == "exec_start_pre"
+    assert "unable to find the command /nonexistent/hook" in missing["reason"] or \
+        "/nonexistent/hook: No such file or directory" in missing["reason"], missing["reason"]
+    assert "failed_step" in cli(p, "status", "--json").stdout
+
+
+def test_a_hanging_hook_is_killed_at_the_timeout_with_what_it_started(pidone, tmp_path):
+    pids = tmp_path / "pids"
+    hang = ["sh", "-c", f"sleep 600 & echo $! > {pids}; sleep 600"]
+    units = {"hang": {"service": {"command": ["sleep", "600"], "exec_start_pre": hang},
+                      "ready": {"timeout": "4s"}, "restart": {"policy": "no"}}}
+    p = start(pidone, tmp_path, units)
+    assert wait_state(p, "hang", "start-pre")["step"] == "exec_start_pre"
+    failed = wait_state(p, "hang", "failed")
+    assert failed["failed_step"] == "exec_start_pre"
+    assert failed["reason"] == "not started within 4s: exec_start_pre still running"
+    child = pids.read_text().strip()
+    alive = p.run_inside(["sh", "-c", f"test -d /proc/{child} && ! grep -q '^State:.*Z' /proc/{child}/status"])
+    assert alive.returncode != 0, "the hook's child must be killed with it"
+
+
+def test_a_hook_status_is_its_own_under_an_orphan_storm(pidone, tmp_path):
+    storm = "for i in $(seq 3000); do (true &) ; done; exec sleep 600"
+    units = {
+        "storm": {"service": {"command": ["sh", "-c", storm]}},
+        "bad": {"service": {"command": ["sleep", "600"], "exec_start_pre": ["sh", "-c", "sleep 0.5; exit 3"]},
+                "restart": {"policy": "no"}},
+        "good": {"service": {"command": ["sleep", "600"], "exec_start_pre": ["sh", "-c", "sleep 0.5; exit 0"],
+                             "exec_start_post": ["sh", "-c", "sleep 0.2"]}},
+    }
+    p = start(pidone, tmp_path, units)
+    assert wait_state(p, "bad", "failed", timeout=60)["reason"].endswith("exited with status 3")
+    assert wait_state(p, "good", "running", timeout=60)["pid"]

@@ -180,3 +180,39 @@ def test_directories():
 def test_bad_directories(line, message):
     found = problems(MINIMAL + line + "\n")
     assert len(found) == 1 and message in found[0], found
+
+
+# -- hooks -----------------------------------------------------------------------------------
+
+
+def test_hook_command_forms():
+    unit = parse(MINIMAL + 'exec_start_pre = [["/usr/bin/app", "check"], "-/usr/bin/warm --all"]\n'
+                 'exec_start_post = "/usr/bin/app register"\nexec_reload = ["kill", "-HUP", "1"]\n'
+                 'exec_stop = ["-/bin/stop"]\nexec_stop_post = [["cleanup"]]\n')
+    service = unit.service
+    assert service.exec_start_pre == (("/usr/bin/app", "check"), ("-/usr/bin/warm", "--all"))
+    assert service.exec_start_post == (("/usr/bin/app", "register"),)
+    assert service.exec_reload == (("kill", "-HUP", "1"),)
+    assert service.exec_stop == (("-/bin/stop",),)
+    assert service.exec_stop_post == (("cleanup",),)
+    roundtrip(unit)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("exec_stop = []", "[service] exec_stop: expected a command, or an array of commands, got an empty array"),
+        ('exec_stop = ""', "[service] exec_stop: expected a non-empty array of strings, or a string, got an empty command"),
+        ('exec_stop = [["a"], []]', "[service] exec_stop: command 2: expected a non-empty array of strings, or a "
+         "string, got an empty array"),
+        ('exec_stop = [["a"], 3]', "[service] exec_stop: command 2: expected a non-empty array of strings, or a "
+         "string, got an integer (3)"),
+        ('exec_stop = "- /bin/x"', '[service] exec_stop: "-" must be followed by the program'),
+        ('exec_stop = "a \'b"', "[service] exec_stop: cannot split"),
+        ('exec_start = "a"', "[service] exec_start: unknown key: the main command is 'command' (systemd's ExecStart=)"),
+        ('exec_stop_pre = "a"', "[service] exec_stop_pre: unknown key, did you mean"),
+    ],
+)
+def test_bad_hooks(line, message):
+    found = problems(MINIMAL + line + "\n")
+    assert len(found) == 1 and message in found[0], found

@@ -183,13 +183,15 @@ def test_every_problem_of_a_file_is_reported_not_just_the_first():
         (service("zzz = 1"), "web.toml: [service] zzz: unknown key; expected one of 'command', 'type', 'critical', "
          "'working_directory', 'user', 'group', 'supplementary_groups', 'environment', 'environment_files', "
          "'clear_environment', 'umask', 'oom_score_adjust', 'success_exit_status', 'ignore_sigpipe', "
-         "'runtime_directory', 'state_directory' or 'directory_mode'"),
+         "'runtime_directory', 'state_directory', 'directory_mode', 'exec_start_pre', 'exec_start_post', "
+         "'exec_reload', 'exec_stop' or 'exec_stop_post'"),
         (MINIMAL + "[zzz]\n", "web.toml: zzz: unknown table; the tables are [service], [dependencies], [ready], "
          "[health], [restart], [stop], [log], [limits] and [conditions]"),
         (service("[service.extra]\na = 1"), "web.toml: [service] extra: unknown key; expected one of 'command', "
          "'type', 'critical', 'working_directory', 'user', 'group', 'supplementary_groups', 'environment', "
          "'environment_files', 'clear_environment', 'umask', 'oom_score_adjust', 'success_exit_status', "
-         "'ignore_sigpipe', 'runtime_directory', 'state_directory' or 'directory_mode'"),
+         "'ignore_sigpipe', 'runtime_directory', 'state_directory', 'directory_mode', 'exec_start_pre', "
+         "'exec_start_post', 'exec_reload', 'exec_stop' or 'exec_stop_post'"),
         (service('"us\\u0000er" = 1'), "web.toml: [service] us\\x00er: unknown key, did you mean 'user'?"),
     ],
 )

@@ -294,3 +294,162 @@ def test_the_runtime_directory_goes_when_the_run_is_over_not_between_restarts():
     actions = m.handle(ev.MainExited("web", 11, KILLED_TERM), 3.1)
     assert state(m, "web") == State.INACTIVE
     assert of(actions, ev.RemoveDirectories) == [ev.RemoveDirectories("web", ("app",))]
+
+
+# -- hooks ---------------------------------------------------------------------------------
+
+from pidone.units import ReadySection  # noqa: E402
+
+
+def hooked(name="web", timeout=30.0, **hooks):
+    unit = make_unit(name, ready=ReadySection(timeout=timeout), stop=StopSection(timeout=10))
+    return replace(unit, service=replace(unit.service, **{k: tuple(tuple(c) for c in v) for k, v in hooks.items()}))
+
+
+def hook_runs(actions):
+    return [(a.key, a.argv) for a in of(actions, ev.RunHook)]
+
+
+def test_start_pre_commands_run_in_order_then_the_command():
+    m = machine(hooked(exec_start_pre=[["a"], ["-b", "x"]]))
+    actions = m.handle(ev.StartAll(), 0.0)
+    assert state(m, "web") == State.START_PRE and spawned(actions) == []
+    assert hook_runs(actions) == [("exec_start_pre", ("a",))]
+    assert of(actions, ev.SetTimer) == [ev.SetTimer("web", ev.TimerKind.READY, 30.0)]  # the whole start
+    m.handle(ev.HookStarted("web", 5), 0.0)
+    assert m.records["web"].step == "exec_start_pre 1/2"
+    actions = m.handle(ev.HookExited("web", 5, EXIT_0), 1.0)
+    assert hook_runs(actions) == [("exec_start_pre", ("b", "x"))]  # "-" stripped
+    m.handle(ev.HookStarted("web", 6), 1.0)
+    actions = m.handle(ev.HookExited("web", 6, EXIT_1), 2.0)  # ignored: "-"
+    assert spawned(actions) == ["web"] and state(m, "web") == State.STARTING
+    actions = m.handle(ev.Spawned("web", 10), 2.0)
+    assert of(actions, ev.SetTimer) == []  # the start's deadline stands
+    assert state(m, "web") == State.RUNNING
+
+
+def test_a_failed_start_pre_fails_the_start_and_runs_stop_post_with_the_result():
+    m = machine(hooked(exec_start_pre=[["a"]], exec_stop_post=[["post"]]))
+    m.handle(ev.StartAll(), 0.0)
+    m.handle(ev.HookStarted("web", 5), 0.0)
+    actions = m.handle(ev.HookExited("web", 5, EXIT_1), 1.0)
+    assert state(m, "web") == State.STOP_POST
+    post = of(actions, ev.RunHook)[0]
+    assert post.key == "exec_stop_post" and dict(post.env) == {"SERVICE_RESULT": "exit-code"}
+    m.handle(ev.HookStarted("web", 6), 1.0)
+    m.handle(ev.HookExited("web", 6, EXIT_0), 1.5)
+    rec = m.records["web"]
+    assert state(m, "web") == State.BACKOFF and rec.failed_step == "exec_start_pre"
+    assert spawned(m.handle(ev.TimerFired("web", ev.TimerKind.RESTART), 5.0)) == []  # start-pre again
+    assert state(m, "web") == State.START_PRE
+
+
+def test_a_spawn_failure_of_a_hook_fails_the_start():
+    m = machine(hooked(exec_start_pre=[["a"]]))
+    m.handle(ev.StartAll(), 0.0)
+    m.handle(ev.HookExited("web", 0, 127 << 8, "unable to spawn a: No such file or directory"), 0.0)
+    assert state(m, "web") == State.BACKOFF
+    assert m.records["web"].result == "resources"
+
+
+def test_start_post_runs_once_ready_before_dependents_start():
+    m = machine(hooked(exec_start_post=[["post"]]), make_unit("dep", requires=["web"]))
+    m.handle(ev.StartAll(), 0.0)
+    actions = m.handle(ev.Spawned("web", 10), 0.0)
+    assert state(m, "web") == State.START_POST and spawned(actions) == []
+    m.handle(ev.HookStarted("web", 11), 0.0)
+    actions = m.handle(ev.HookExited("web", 11, EXIT_0), 1.0)
+    assert state(m, "web") == State.RUNNING and spawned(actions) == ["dep"]
+
+
+def test_the_ready_timeout_covers_the_hooks_and_kills_the_running_one():
+    m = machine(hooked(exec_start_pre=[["hang"]], exec_stop_post=[["post"]], timeout=5))
+    m.handle(ev.StartAll(), 0.0)
+    m.handle(ev.HookStarted("web", 5), 0.0)
+    actions = m.handle(ev.TimerFired("web", ev.TimerKind.READY), 5.0)
+    assert of(actions, ev.KillHook) == [ev.KillHook("web")]
+    assert state(m, "web") == State.STOPPING and m.records["web"].failed_step == "exec_start_pre"
+    actions = m.handle(ev.HookExited("web", 5, signal.SIGKILL), 5.1)
+    post = of(actions, ev.RunHook)[0]
+    assert dict(post.env)["SERVICE_RESULT"] == "timeout"
+
+
+def test_exec_stop_runs_before_the_signal_and_stop_post_after():
+    m = machine(hooked(exec_stop=[["stop"]], exec_stop_post=[["post"]]))
+    running(m, "web", 10)
+    actions = m.handle(ev.StopUnit("web"), 1.0)
+    assert state(m, "web") == State.STOP_CMD and of(actions, ev.SignalUnit) == []
+    assert of(actions, ev.SetTimer) == [ev.SetTimer("web", ev.TimerKind.STOP, 11.0)]
+    m.handle(ev.HookStarted("web", 20), 1.0)
+    actions = m.handle(ev.HookExited("web", 20, EXIT_1), 2.0)  # a failed exec_stop: the stop goes on
+    assert of(actions, ev.SignalUnit) == [ev.SignalUnit("web", signal.SIGTERM, False)]
+    actions = m.handle(ev.MainExited("web", 10, KILLED_TERM), 2.5)
+    assert state(m, "web") == State.STOP_POST
+    assert dict(of(actions, ev.RunHook)[0].env) == {"SERVICE_RESULT": "success", "EXIT_CODE": "killed",
+                                                    "EXIT_STATUS": "TERM"}
+    m.handle(ev.HookStarted("web", 21), 2.5)
+    m.handle(ev.HookExited("web", 21, EXIT_0), 3.0)
+    assert state(m, "web") == State.INACTIVE
+
+
+def test_a_hanging_exec_stop_is_killed_at_the_stop_timeout_with_the_unit():
+    m = machine(hooked(exec_stop=[["stop"]]))
+    running(m, "web", 10)
+    m.handle(ev.StopUnit("web"), 1.0)
+    m.handle(ev.HookStarted("web", 20), 1.0)
+    actions = m.handle(ev.TimerFired("web", ev.TimerKind.STOP), 11.0)
+    assert of(actions, ev.KillHook) == [ev.KillHook("web")] and of(actions, ev.KillUnit)
+    m.handle(ev.MainExited("web", 10, signal.SIGKILL), 11.1)
+    assert state(m, "web") == State.STOPPING  # the hook is not reaped yet
+    m.handle(ev.HookExited("web", 20, signal.SIGKILL), 11.2)
+    assert state(m, "web") == State.INACTIVE
+
+
+def test_a_main_exit_ends_the_run_with_stop_post_then_the_policy():
+    m = machine(hooked(exec_stop_post=[["post"]]))
+    running(m, "web", 10)
+    actions = m.handle(ev.MainExited("web", 10, 3 << 8), 1.0)
+    assert state(m, "web") == State.STOP_POST
+    assert dict(of(actions, ev.RunHook)[0].env) == {"SERVICE_RESULT": "exit-code", "EXIT_CODE": "exited",
+                                                    "EXIT_STATUS": "3"}
+    m.handle(ev.HookStarted("web", 11), 1.0)
+    m.handle(ev.HookExited("web", 11, EXIT_0), 1.1)
+    assert state(m, "web") == State.BACKOFF
+
+
+def test_exec_reload_runs_while_running_and_a_stop_cuts_it_short():
+    m = machine(hooked(exec_reload=[["reload"]]))
+    running(m, "web", 10)
+    actions = m.handle(ev.ReloadUnit("web"), 1.0)
+    assert hook_runs(actions) == [("exec_reload", ("reload",))]
+    m.handle(ev.HookStarted("web", 20), 1.0)
+    assert hook_runs(m.handle(ev.ReloadUnit("web"), 1.1)) == []  # one at a time
+    actions = m.handle(ev.StopUnit("web"), 2.0)
+    assert of(actions, ev.KillHook) == [ev.KillHook("web")]
+    m.handle(ev.MainExited("web", 10, KILLED_TERM), 2.1)
+    assert state(m, "web") == State.STOPPING
+    m.handle(ev.HookExited("web", 20, signal.SIGKILL), 2.2)
+    assert state(m, "web") == State.INACTIVE
+
+
+def test_a_oneshot_runs_start_post_after_it_exits():
+    unit = make_unit("job", type=make_unit("x").type.ONESHOT)
+    unit = replace(unit, service=replace(unit.service, exec_start_post=(("post",),)))
+    m = machine(unit)
+    running(m, "job", 10)
+    m.handle(ev.MainExited("job", 10, EXIT_0), 1.0)
+    assert state(m, "job") == State.START_POST
+    m.handle(ev.HookStarted("job", 11), 1.0)
+    m.handle(ev.HookExited("job", 11, EXIT_0), 1.1)
+    assert state(m, "job") == State.EXITED
+
+
+def test_a_shutdown_waits_for_exec_stop_post():
+    m = machine(hooked(exec_stop_post=[["post"]]))
+    running(m, "web", 10)
+    m.handle(ev.Shutdown(), 1.0)
+    actions = m.handle(ev.MainExited("web", 10, KILLED_TERM), 1.1)
+    assert of(actions, ev.AllStopped) == [] and state(m, "web") == State.STOP_POST
+    m.handle(ev.HookStarted("web", 11), 1.1)
+    actions = m.handle(ev.HookExited("web", 11, EXIT_0), 1.2)
+    assert of(actions, ev.AllStopped) == [ev.AllStopped(False)]

@@ -178,6 +178,8 @@ def _reload(args, path: str) -> int:
     result = reply["result"]
     if args.json:
         _print_json(result)
+    elif args.unit and result["signal"] == "exec_reload":
+        print(f"running exec_reload of unit {result['unit']}")
     elif args.unit:
         print(f"sent {result['signal']} to unit {result['unit']}")
     elif args.plan:

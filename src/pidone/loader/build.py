@@ -9,7 +9,7 @@ from dataclasses import fields
 from typing import Any
 
 from pidone.errors import ConfigError
-from pidone.loader.lifecycle import condition_environment, condition_path, directory_mode, directory_names, exit_statuses
+from pidone.loader.lifecycle import condition_environment, condition_path, directory_mode, directory_names, exit_statuses, hook_commands
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -73,7 +73,7 @@ from pidone.units import (
     parse_umask,
     show,
 )
-from pidone.units_lifecycle import ConditionsSection, StopMode
+from pidone.units_lifecycle import HOOK_KEYS, ConditionsSection, StopMode
 
 
 # (table, unit type) -> the section a unit gets when its file has no such table.
@@ -154,6 +154,7 @@ class Builder:
             runtime_directory=t.get("runtime_directory", directory_names, ()),
             state_directory=t.get("state_directory", directory_names, ()),
             directory_mode=t.get("directory_mode", directory_mode, 0o755),
+            **{key: t.get(key, hook_commands, ()) for key in HOOK_KEYS},
         )
 
     def environment(self, t: Table) -> tuple[tuple[str, str], ...]:
@@ -338,6 +339,8 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         return {probe.kind.value: list(probe.argv) if probe.kind is ProbeKind.EXEC else probe.target}
     if key == "environment" and (not value or isinstance(value[0], tuple)):  # [conditions] has a list
         return {key: dict(value)}
+    if key in HOOK_KEYS:
+        return {key: [list(argv) for argv in value]}
     if key in ("umask", "directory_mode"):
         return {key: f"{value:04o}"}
     if key in ("signal", "reload_signal"):

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pidone.units import ENV_KEY_RE, describe, parse_abs_path, parse_signal, parse_string, parse_umask, show
+from pidone.units import (ENV_KEY_RE, describe, parse_abs_path, parse_argv, parse_signal, parse_string, parse_umask,
+                          show)
 
 
 def condition_path(value: Any) -> str:
@@ -78,3 +79,27 @@ def directory_mode(value: Any) -> int:
     except ValueError:
         raise ValueError(f'expected an octal string such as "0755", or an integer from 0 to 0o777, '
                          f"got {describe(value)}") from None
+
+
+def hook_commands(value: Any) -> tuple[tuple[str, ...], ...]:
+    """One command (a string, or an array of strings) or an array of
+    commands (each a string or an array of strings); a first word starting
+    with "-" marks a command whose failure is ignored."""
+    if isinstance(value, list) and any(isinstance(item, list) for item in value):
+        commands = []
+        for index, item in enumerate(value, 1):
+            try:
+                commands.append(_one_hook(item))
+            except ValueError as exc:
+                raise ValueError(f"command {index}: {exc}") from None
+        return tuple(commands)
+    if isinstance(value, list) and not value:
+        raise ValueError("expected a command, or an array of commands, got an empty array")
+    return (_one_hook(value),)
+
+
+def _one_hook(value: Any) -> tuple[str, ...]:
+    argv = parse_argv(value)
+    if argv[0] == "-":
+        raise ValueError('"-" must be followed by the program: "-/usr/bin/app" ignores its failure')
+    return argv

@@ -36,6 +36,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
         "supplementary_groups", "environment", "environment_files",
         "clear_environment", "umask", "oom_score_adjust",
         "success_exit_status", "ignore_sigpipe", "runtime_directory", "state_directory", "directory_mode",
+        "exec_start_pre", "exec_start_post", "exec_reload", "exec_stop", "exec_stop_post",
     ),
     "dependencies": ("requires", "wants", "after", "part_of"),
     "ready": (*READY_PROBES, "timeout", "interval"),
@@ -143,6 +144,8 @@ def unknown_key(key: str, table: str, value: object) -> str:
     """Return the message for an unknown `key` in `table`, naming where it belongs or what is close."""
     if table == "" and key == "name":
         return "unknown key: a unit's name is its file's name (NAME.toml)"
+    if table == "service" and key == "exec_start":
+        return "unknown key: the main command is 'command' (systemd's ExecStart=)"
     if table == "health" and key == "path":
         return "unknown key: a path probe only suits [ready]; use tcp, http or exec for health"
     if table == "" and isinstance(value, dict):
