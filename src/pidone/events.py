@@ -171,6 +171,30 @@ class HookExited:
 
 
 @value
+class ForkedMain:
+    """forking: the daemon the command left behind, checked to be the unit's."""
+
+    name: str
+    pid: int
+
+
+@value
+class ForkedMainWaiting:
+    """forking: the main process is not found yet (`detail` says why)."""
+
+    name: str
+    detail: str
+
+
+@value
+class ForkedMainFailed:
+    """forking: the main process cannot be accepted (a symlink, a foreign pid, ...)."""
+
+    name: str
+    reason: str
+
+
+@value
 class ReloadUnit:
     """`pidone reload UNIT` for a unit with exec_reload."""
 
@@ -276,6 +300,14 @@ class RunHook:
     key: str  # "exec_start_pre", ...
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
+
+
+@value
+class FindForkedMain:
+    """forking: the command exited 0; find its daemon (pid_file or session)
+    and report ForkedMain, ForkedMainWaiting or ForkedMainFailed."""
+
+    name: str
 
 
 @value

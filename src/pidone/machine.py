@@ -309,6 +309,9 @@ class Machine(LifecycleRules, HookRules):
             rec.result, rec.failed_step = "resources", "command"
             self._failure(rec, spawn_error, status=shell_status)
             return
+        if rec.unit.type == UnitType.FORKING and rec.state == State.STARTING and event.status == 0:
+            self._handed_over(rec)  # not the end of the run: its daemon is the main process now
+            return
         success, prevented = self._exit_outcome(rec, event.status)
         if rec.leftovers:
             self._log(rec, f"{description}, leaving {len(rec.leftovers)} process(es) behind: {sorted(rec.leftovers)}")
@@ -385,8 +388,12 @@ class Machine(LifecycleRules, HookRules):
             reason = f"not ready within {rec.unit.ready.timeout:g}s"
             if rec.hook_pid is not None:
                 reason = f"not started within {rec.unit.ready.timeout:g}s: {rec.step} still running"
+            elif rec.step:  # forking: the hand-over's last problem
+                reason = f"not started within {rec.unit.ready.timeout:g}s: {rec.step}"
             rec.result = "timeout"
-            rec.failed_step = rec.hook_key if rec.hook_pid is not None else "ready"
+            rec.failed_step = rec.hook_key if rec.hook_pid is not None else "command" if rec.step else "ready"
+            if rec.hook_pid is None:
+                rec.step = ""
             self._log(rec, reason)
             self._failure(rec, reason, status=None)
         elif event.kind == TimerKind.STOP and rec.state == State.STOP_POST and rec.hook_pid is not None:

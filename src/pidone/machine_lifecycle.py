@@ -35,6 +35,44 @@ class LifecycleRules:
             status_matches(unit.service.success_exit_status, status)
         return clean, status_matches(unit.restart.prevent_exit_status, status)
 
+    # -- forking -------------------------------------------------------------------
+
+    def _handed_over(self, rec) -> None:
+        """A forking unit's command exited 0: its daemon, once found and
+        checked by the supervisor, is the main process."""
+        rec.pid = None
+        rec.step = "looking for the main process"
+        self._log(rec, "command exited 0; looking for its main process"
+                  + (f" in {rec.unit.service.pid_file}" if rec.unit.service.pid_file else ""))
+        self._actions.append(ev.FindForkedMain(rec.name))
+
+    def _on_ForkedMainWaiting(self, event: ev.ForkedMainWaiting) -> None:
+        rec = self.records[event.name]
+        if rec.state == State.STARTING and rec.pid is None:
+            rec.step = event.detail
+
+    def _on_ForkedMain(self, event: ev.ForkedMain) -> None:
+        rec = self.records[event.name]
+        if rec.state != State.STARTING or rec.pid is not None:
+            return
+        rec.leftovers.discard(event.pid)
+        rec.pid, rec.step = event.pid, ""
+        self._log(rec, f"main process is pid {event.pid}")
+        self._actions.append(ev.NewMainPid(rec.name, event.pid))
+        self._become_ready(rec)
+
+    def _on_ForkedMainFailed(self, event: ev.ForkedMainFailed) -> None:
+        rec = self.records[event.name]
+        if rec.state != State.STARTING or rec.pid is not None:
+            return
+        rec.step, rec.failed_step, rec.result = "", "command", "protocol"
+        self._log(rec, event.reason)
+        if rec.leftovers:  # what it left behind goes before the policy applies
+            rec.pending_failure = event.reason
+            self._begin_stop(rec, Then.FAIL)
+        else:
+            self._failure(rec, event.reason, status=None)
+
     # -- stop modes --------------------------------------------------------------
 
     def _main_only(self, rec, *, kill: bool) -> bool:

@@ -28,6 +28,7 @@ from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, 
                             unit_processes, unit_tag)
 from pidone.units import Unit
 from pidone.directories import make_directories, remove_directories
+from pidone.forking import Finder
 from pidone.hookrunner import HookRunner
 from pidone.units_lifecycle import StopMode, failed_condition
 
@@ -115,6 +116,7 @@ class Supervisor:
         self._log_files: dict[str, object] = {}  # unit -> LogFile, for [log] file
         self._sync_log_files()
         self._hooks = HookRunner(self)
+        self._forking = Finder(self)
         self._notify: NotifySocket | None = None
         if notify_path is not None:
             self._notify = NotifySocket(notify_path, loop, self._on_notification, fd=notify_fd)
@@ -665,6 +667,9 @@ class Supervisor:
 
     def _do_RunHook(self, action: ev.RunHook) -> None:
         self._hooks.run(action)
+
+    def _do_FindForkedMain(self, action: ev.FindForkedMain) -> None:
+        self._forking.find(action.name)
 
     def _do_KillHook(self, action: ev.KillHook) -> None:
         self._hooks.kill(action)

@@ -44,6 +44,7 @@ class UnitType(str, Enum):
     SIMPLE = "simple"
     NOTIFY = "notify"
     ONESHOT = "oneshot"
+    FORKING = "forking"  # SPEC §11: started once its first process exits 0; the daemon is the main process
 
 
 class RestartPolicy(str, Enum):
@@ -189,6 +190,7 @@ class ServiceSection:
     runtime_directory: tuple[str, ...] = ()  # below /run: made before start, removed after stop
     state_directory: tuple[str, ...] = ()  # below /var/lib: made before start, kept
     directory_mode: int = 0o755
+    pid_file: str | None = None  # forking: names the main process once the command has exited
     exec_start_pre: tuple[Hook, ...] = ()  # SPEC §11: commands around the main one
     exec_start_post: tuple[Hook, ...] = ()
     exec_reload: tuple[Hook, ...] = ()

@@ -323,3 +323,136 @@ def test_a_hook_status_is_its_own_under_an_orphan_storm(pidone, tmp_path):
     p = start(pidone, tmp_path, units)
     assert wait_state(p, "bad", "failed", timeout=60)["reason"].endswith("exited with status 3")
     assert wait_state(p, "good", "running", timeout=60)["pid"]
+
+
+# -- forking ---------------------------------------------------------------------------------
+
+DAEMON = """
+import os, sys, time
+pid_file = sys.argv[1] if len(sys.argv) > 1 else None
+if os.fork():
+    sys.exit(0)  # the command's first process: exit 0 once the daemon is on its way
+os.setsid()
+if os.fork():
+    os._exit(0)
+time.sleep(0.2)  # written a little after the first process has gone, as daemons do
+if pid_file:
+    with open(pid_file + ".tmp", "w") as f:
+        f.write(f"{os.getpid()}\\n")
+    os.rename(pid_file + ".tmp", pid_file)
+print("daemon up", os.getpid(), flush=True)
+time.sleep(600)
+"""
+
+
+def forking(tmp_path: Path, pid_file: Path | None = None, **service) -> dict:
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    command = [PY, str(script)] + ([str(pid_file)] if pid_file else [])
+    unit = {"service": {"command": command, "type": "forking", **service}, "ready": {"timeout": "5s"},
+            "restart": {"policy": "on-failure", "delay": "50ms"}}
+    if pid_file:
+        unit["service"]["pid_file"] = str(pid_file)
+    return unit
+
+
+def test_forking_with_and_without_a_pid_file_is_supervised_like_any_main_process(pidone, tmp_path):
+    pid_file = tmp_path / "app.pid"
+    p = start(pidone, tmp_path, {"withfile": forking(tmp_path, pid_file), "nofile": forking(tmp_path)})
+    with_file = wait_state(p, "withfile", "running")
+    assert with_file["pid"] == int(pid_file.read_text())
+    no_file = wait_state(p, "nofile", "running")
+    daemon_line = p.find_line(rf"^nofile \| daemon up {no_file['pid']}$")
+    assert daemon_line
+    # Its exit is the unit's exit: the restart policy applies.
+    assert p.run_inside(["kill", "-KILL", str(with_file["pid"])]).returncode == 0
+    wait_for(lambda: status(p)["withfile"]["restarts"] >= 1, 15, "a restart")
+    again = wait_state(p, "withfile", "running")
+    assert again["pid"] != with_file["pid"] and again["pid"] == int(pid_file.read_text())
+    assert cli(p, "stop", "--wait", "withfile", "nofile").returncode == 0
+    assert status(p)["nofile"]["state"] == "inactive"
+
+
+def test_forking_refuses_a_pid_file_it_cannot_trust(pidone, tmp_path):
+    (tmp_path / "target").write_text("1\n")
+    os.symlink(tmp_path / "target", tmp_path / "link.pid")
+    (tmp_path / "one.pid").write_text("1\n")
+    other = tmp_path / "other.pid"
+    once = {"restart": {"policy": "no"}, "ready": {"timeout": "3s"}}
+    units = {
+        "other": {"service": {"command": ["sh", "-c", f"echo $$ > {other}; exec sleep 600"]}},
+        "symlink": {"service": {"command": ["true"], "type": "forking", "pid_file": str(tmp_path / "link.pid")},
+                    **once},
+        "pid1": {"service": {"command": ["true"], "type": "forking", "pid_file": str(tmp_path / "one.pid")}, **once},
+        "foreign": {"service": {"command": ["sh", "-c", f"cp {other} {tmp_path}/foreign.pid"], "type": "forking",
+                                "pid_file": str(tmp_path / "foreign.pid")},
+                    "dependencies": {"after": ["other"]}, **once},
+        "never": {"service": {"command": ["true"], "type": "forking", "pid_file": str(tmp_path / "never.pid")},
+                  **once},
+        "empty": {"service": {"command": ["touch", str(tmp_path / "empty.pid")], "type": "forking",
+                              "pid_file": str(tmp_path / "empty.pid")}, **once},
+        "exit1": {"service": {"command": ["false"], "type": "forking", "pid_file": str(tmp_path / "x.pid")}, **once},
+    }
+    p = start(pidone, tmp_path, units)
+    reasons = {name: wait_state(p, name, "failed")["reason"] for name in units if name != "other"}
+    assert reasons["symlink"] == f"pid_file {tmp_path}/link.pid is a symlink; refusing to follow it"
+    assert reasons["pid1"] == f"pid_file {tmp_path}/one.pid names PID 1, which is never a unit's"
+    assert reasons["foreign"].endswith("which is not a process of this unit"), reasons["foreign"]
+    assert reasons["never"] == (f"not started within 3s: waiting for pid_file {tmp_path}/never.pid: "
+                                "No such file or directory")
+    assert reasons["empty"] == f"not started within 3s: pid_file {tmp_path}/empty.pid is empty"
+    assert reasons["exit1"] == "exited with status 1"
+    assert status(p)["other"]["state"] == "running"
+    assert status(p)["symlink"]["failed_step"] == "command"
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (scripts/setup installs nginx-light)")
+def test_nginx_with_its_debian_commands_starts_reloads_and_stops(pidone, tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "nginx.conf"
+    pid_file = tmp_path / "nginx.pid"
+
+    def write_conf(text: str) -> None:
+        conf.write_text(f"""
+            pid {pid_file};
+            error_log stderr;
+            events {{ worker_connections 64; }}
+            http {{
+                access_log off;
+                server {{ listen 127.0.0.1:{port}; location / {{ return 200 "{text}\\n"; }} }}
+            }}
+        """)
+
+    write_conf("first")
+    daemon = ["-c", str(conf), "-g", "daemon on; master_process on;"]
+    unit = {"service": {"type": "forking", "pid_file": str(pid_file), "command": [NGINX, *daemon],
+                        "exec_start_pre": [NGINX, "-t", "-q", *daemon],
+                        "exec_reload": [NGINX, *daemon, "-s", "reload"]},
+            "stop": {"signal": "SIGQUIT", "timeout": "5s"}}
+    p = start(pidone, tmp_path, {"nginx": unit})
+
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+            return response.read().decode().strip()
+
+    master = wait_state(p, "nginx", "running", timeout=30)["pid"]
+    assert master == int(pid_file.read_text())
+    assert get() == "first"
+    write_conf("second")
+    out = cli(p, "reload", "nginx")
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: get() == "second", 15, "nginx to serve the reloaded configuration")
+    assert status(p)["nginx"]["pid"] == master and status(p)["nginx"]["state"] == "running"
+    assert cli(p, "stop", "--wait", "nginx").returncode == 0
+    stopped = status(p)["nginx"]
+    assert stopped["state"] == "inactive" and stopped["last_exit"] == "exited with status 0", stopped
+    with pytest.raises(OSError):
+        get()

@@ -216,3 +216,14 @@ def test_hook_command_forms():
 def test_bad_hooks(line, message):
     found = problems(MINIMAL + line + "\n")
     assert len(found) == 1 and message in found[0], found
+
+
+def test_pid_file_belongs_to_forking_units():
+    unit = parse(MINIMAL + 'type = "forking"\npid_file = "/run/app.pid"\n')
+    assert unit.service.pid_file == "/run/app.pid"
+    roundtrip(unit)
+    assert problems(MINIMAL + 'pid_file = "/run/app.pid"\n') == [
+        'web.toml: [service] pid_file: only a forking unit has a pid_file: add type = "forking", or remove it']
+    assert "expected an absolute path" in problems(MINIMAL + 'type = "forking"\npid_file = "app.pid"\n')[0]
+    assert "a forking unit is ready by its first process exiting 0, not by a probe" in problems(
+        MINIMAL + 'type = "forking"\n[ready]\ntcp = "127.0.0.1:80"\n')[0]

@@ -453,3 +453,59 @@ def test_a_shutdown_waits_for_exec_stop_post():
     m.handle(ev.HookStarted("web", 11), 1.1)
     actions = m.handle(ev.HookExited("web", 11, EXIT_0), 1.2)
     assert of(actions, ev.AllStopped) == [ev.AllStopped(False)]
+
+
+# -- forking ---------------------------------------------------------------------------------
+
+from pidone.units import UnitType  # noqa: E402
+
+
+def forking_unit(**hooks):
+    unit = make_unit("d", type=UnitType.FORKING, ready=ReadySection(timeout=5))
+    return replace(unit, service=replace(unit.service, pid_file="/run/d.pid", **hooks))
+
+
+def test_forking_hands_over_to_the_daemon_once_its_command_exits_0():
+    m = machine(forking_unit(), make_unit("web", requires=["d"]))
+    m.handle(ev.StartAll(), 0.0)
+    actions = m.handle(ev.Spawned("d", 10), 0.0)
+    assert of(actions, ev.SetTimer) == [ev.SetTimer("d", ev.TimerKind.READY, 5.0)]
+    actions = m.handle(ev.MainExited("d", 10, EXIT_0, frozenset({11})), 0.5)
+    assert of(actions, ev.FindForkedMain) == [ev.FindForkedMain("d")]
+    assert state(m, "d") == State.STARTING and spawned(actions) == []
+    m.handle(ev.ForkedMainWaiting("d", "waiting for pid_file /run/d.pid"), 0.6)
+    assert m.records["d"].step == "waiting for pid_file /run/d.pid"
+    actions = m.handle(ev.ForkedMain("d", 11), 0.7)
+    rec = m.records["d"]
+    assert state(m, "d") == State.RUNNING and rec.pid == 11 and rec.leftovers == set() and rec.step == ""
+    assert of(actions, ev.NewMainPid) == [ev.NewMainPid("d", 11)] and spawned(actions) == ["web"]
+    m.handle(ev.MainExited("d", 11, EXIT_1), 2.0)
+    assert state(m, "d") == State.BACKOFF  # supervised like any main process
+
+
+def test_forking_fails_when_its_command_fails_or_its_main_process_is_refused():
+    m = machine(forking_unit())
+    m.handle(ev.StartAll(), 0.0)
+    m.handle(ev.Spawned("d", 10), 0.0)
+    m.handle(ev.MainExited("d", 10, EXIT_1), 0.5)
+    assert state(m, "d") == State.BACKOFF
+    m.handle(ev.TimerFired("d", ev.TimerKind.RESTART), 1.0)
+    m.handle(ev.Spawned("d", 20), 1.0)
+    m.handle(ev.MainExited("d", 20, EXIT_0, frozenset({21})), 1.1)
+    actions = m.handle(ev.ForkedMainFailed("d", "pid_file /run/d.pid names PID 1, which is never a unit's"), 1.2)
+    assert state(m, "d") == State.STOPPING  # what it left goes first
+    assert of(actions, ev.SignalUnit)
+    m.handle(ev.LeftoverExited("d", 21), 1.3)
+    rec = m.records["d"]
+    assert state(m, "d") == State.BACKOFF and rec.failed_step == "command"
+
+
+def test_forking_times_out_naming_what_it_waited_for():
+    m = machine(forking_unit())
+    m.handle(ev.StartAll(), 0.0)
+    m.handle(ev.Spawned("d", 10), 0.0)
+    m.handle(ev.MainExited("d", 10, EXIT_0), 0.5)
+    m.handle(ev.ForkedMainWaiting("d", "pid_file /run/d.pid is empty"), 0.6)
+    actions = m.handle(ev.TimerFired("d", ev.TimerKind.READY), 5.0)
+    assert ev.Log("unit d: not started within 5s: pid_file /run/d.pid is empty") in actions
+    assert state(m, "d") == State.BACKOFF and m.records["d"].step == ""

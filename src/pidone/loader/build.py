@@ -155,7 +155,15 @@ class Builder:
             state_directory=t.get("state_directory", directory_names, ()),
             directory_mode=t.get("directory_mode", directory_mode, 0o755),
             **{key: t.get(key, hook_commands, ()) for key in HOOK_KEYS},
+            pid_file=self._pid_file(t),
         )
+
+    def _pid_file(self, t: Table) -> str | None:
+        """[service] pid_file: only a forking unit has one (SPEC §11)."""
+        path = t.get("pid_file", parse_abs_path, None)
+        if path is not None and t.data.get("type") != "forking":
+            t.error("pid_file", 'only a forking unit has a pid_file: add type = "forking", or remove it')
+        return path
 
     def environment(self, t: Table) -> tuple[tuple[str, str], ...]:
         """Return [service] environment as (key, value) pairs in file order; each bad entry is an error."""
@@ -199,7 +207,8 @@ class Builder:
         """Return the [ready] section; a probe on a notify or oneshot unit is an error."""
         probe = self._probe(t, READY_PROBES)
         if probe is not None and unit_type is not UnitType.SIMPLE:
-            defined_by = "sending READY=1" if unit_type is UnitType.NOTIFY else "exiting 0"
+            defined_by = {UnitType.NOTIFY: "sending READY=1", UnitType.ONESHOT: "exiting 0",
+                          UnitType.FORKING: "its first process exiting 0"}[unit_type]
             t.error(
                 probe.kind.value,
                 f'a {unit_type.value} unit is ready by {defined_by}, not by a probe; remove it or use type = "simple"',

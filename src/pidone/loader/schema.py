@@ -36,7 +36,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
         "supplementary_groups", "environment", "environment_files",
         "clear_environment", "umask", "oom_score_adjust",
         "success_exit_status", "ignore_sigpipe", "runtime_directory", "state_directory", "directory_mode",
-        "exec_start_pre", "exec_start_post", "exec_reload", "exec_stop", "exec_stop_post",
+        "exec_start_pre", "exec_start_post", "exec_reload", "exec_stop", "exec_stop_post", "pid_file",
     ),
     "dependencies": ("requires", "wants", "after", "part_of"),
     "ready": (*READY_PROBES, "timeout", "interval"),
