@@ -79,6 +79,7 @@ class TimerKind(str, Enum):
     READY = "ready"  # start took too long
     STOP = "stop"  # stop took too long: SIGKILL
     RESTART = "restart"  # backoff is over
+    WATCHDOG = "watchdog"  # no WATCHDOG=1 for [health] watchdog
 
 
 # -- events the supervisor feeds to the machine ------------------------------

@@ -369,6 +369,8 @@ class Machine(LifecycleRules, HookRules):
                     self._become_ready(rec)
             elif key == "STATUS":
                 rec.status_text = value
+            elif key == "WATCHDOG" and value == "1":
+                self._watchdog_kept(rec)
             elif key == "STOPPING" and value == "1":
                 self._log(rec, "says it is stopping")
             elif key == "MAINPID" and value.isdigit() and rec.pid is not None and int(value) != rec.pid:
@@ -414,6 +416,8 @@ class Machine(LifecycleRules, HookRules):
                 rec.hook_pid = None
                 rec.leftovers.clear()
                 self._stop_finished(rec)
+        elif event.kind == TimerKind.WATCHDOG:
+            self._watchdog_fired(rec)
         elif event.kind == TimerKind.RESTART and rec.state == State.BACKOFF:
             rec.retry_at = None
             if rec.desired != Desired.UP:
@@ -502,6 +506,7 @@ class Machine(LifecycleRules, HookRules):
     def _on_exec(self, rec: UnitRecord) -> None:
         """The main process runs the unit's command: arm readiness."""
         unit = rec.unit
+        self._watchdog_kept(rec)  # the watchdog counts from the exec, as systemd's
         if (unit.ready.timeout > 0 and rec.start_deadline is None
                 and not (unit.type == UnitType.SIMPLE and unit.ready.probe is None)):
             self._actions.append(ev.SetTimer(rec.name, TimerKind.READY, self._now + unit.ready.timeout))
@@ -705,6 +710,8 @@ class Machine(LifecycleRules, HookRules):
 
     def _stop_watching(self, rec: UnitRecord) -> None:
         self._actions.append(ev.ClearTimer(rec.name, TimerKind.READY))
+        if rec.unit.health.watchdog:
+            self._actions.append(ev.ClearTimer(rec.name, TimerKind.WATCHDOG))
         if rec.unit.ready.probe is not None:
             self._actions.append(ev.UnwatchReady(rec.name))
         if rec.unit.health.probe is not None:

@@ -59,6 +59,7 @@ class LifecycleRules:
         rec.pid, rec.step = event.pid, ""
         self._log(rec, f"main process is pid {event.pid}")
         self._actions.append(ev.NewMainPid(rec.name, event.pid))
+        self._watchdog_kept(rec)
         self._become_ready(rec)
 
     def _on_ForkedMainFailed(self, event: ev.ForkedMainFailed) -> None:
@@ -72,6 +73,33 @@ class LifecycleRules:
             self._begin_stop(rec, Then.FAIL)
         else:
             self._failure(rec, event.reason, status=None)
+
+    # -- watchdog ------------------------------------------------------------------
+
+    def _watchdog_kept(self, rec) -> None:
+        """The exec, or WATCHDOG=1: a new deadline (a timer, never a poll)."""
+        seconds = rec.unit.health.watchdog
+        if seconds and rec.pid is not None and rec.state in (State.STARTING, State.RUNNING, State.START_POST):
+            self._actions.append(ev.SetTimer(rec.name, ev.TimerKind.WATCHDOG, self._now + seconds))
+
+    def _watchdog_fired(self, rec) -> None:
+        """No WATCHDOG=1 in time: SIGABRT to the main process (a core to
+        look at), the stop signal to the rest, then the restart policy."""
+        if rec.pid is None or rec.state not in (State.STARTING, State.RUNNING, State.START_POST):
+            return
+        import signal
+
+        reason = f"watchdog: no WATCHDOG=1 for {rec.unit.health.watchdog:g}s"
+        self._log(rec, f"{reason}: sending SIGABRT")
+        rec.result = "watchdog"
+        self._stop_watching(rec)
+        if rec.hook_pid is not None:
+            self._actions.append(ev.KillHook(rec.name))
+        rec.pending_failure, rec.then, rec.killed = reason, Then.FAIL, False
+        self._set_state(rec, State.STOPPING)
+        self._actions.append(ev.SignalUnit(rec.name, signal.SIGABRT, True))
+        self._actions.append(ev.SignalUnit(rec.name, rec.unit.stop.signal, self._main_only(rec, kill=False)))
+        self._actions.append(ev.SetTimer(rec.name, ev.TimerKind.STOP, self._now + rec.unit.stop.timeout))
 
     # -- stop modes --------------------------------------------------------------
 

@@ -562,7 +562,8 @@ class Supervisor:
             if failed:
                 self._queue.append(ev.ConditionFailed(name, failed))
                 return
-        notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
+        notify = (self._notify.path if self._notify is not None and (unit.type.value == "notify" or unit.health.watchdog)
+                  else None)
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
             make_directories(unit, prepared)

@@ -225,6 +225,7 @@ class HealthSection:
     interval: float = DEFAULT_HEALTH_INTERVAL
     timeout: float = DEFAULT_HEALTH_TIMEOUT
     retries: int = DEFAULT_HEALTH_RETRIES
+    watchdog: float = 0.0  # SPEC §11: seconds without WATCHDOG=1 before it counts as hung; 0 = none
 
 
 @dataclass(frozen=True, slots=True)

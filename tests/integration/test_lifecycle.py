@@ -456,3 +456,35 @@ def test_nginx_with_its_debian_commands_starts_reloads_and_stops(pidone, tmp_pat
     assert stopped["state"] == "inactive" and stopped["last_exit"] == "exited with status 0", stopped
     with pytest.raises(OSError):
         get()
+
+
+# -- watchdog ---------------------------------------------------------------------------------
+
+PINGER = """
+import os, socket, sys, time
+print("env", os.environ["WATCHDOG_USEC"], os.environ["WATCHDOG_PID"] == str(os.getpid()), flush=True)
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for _ in range(int(sys.argv[1])):
+    sock.sendto(b"WATCHDOG=1", os.environ["NOTIFY_SOCKET"])
+    time.sleep(0.3)
+print("silent now", flush=True)
+time.sleep(600)
+"""
+
+
+def test_watchdog_missed_is_a_failure_with_sigabrt_then_the_restart_policy(pidone, tmp_path):
+    script = tmp_path / "pinger.py"
+    script.write_text(PINGER)
+    units = {
+        "hung": {"service": {"command": [PY, str(script), "4"]}, "health": {"watchdog": "1s"},
+                 "restart": {"delay": "10ms", "max_retries": 0}},
+        "alive": {"service": {"command": [PY, str(script), "100000"]}, "health": {"watchdog": "1s"}},
+    }
+    p = start(pidone, tmp_path, units)
+    assert p.find_line(r"^hung \| env ").decode().split()[-2:] == ["1000000", "True"]
+    p.find_line(r"^hung \| silent now")
+    p.find_line(r"unit hung: watchdog: no WATCHDOG=1 for 1s: sending SIGABRT", timeout=10)
+    p.find_line(r"unit hung: main process killed by SIGABRT", timeout=10)
+    wait_for(lambda: status(p)["hung"]["restarts"] >= 1, 10, "the restart policy")
+    alive = status(p)["alive"]
+    assert alive["state"] == "running" and alive["restarts"] == 0

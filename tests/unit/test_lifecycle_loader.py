@@ -227,3 +227,17 @@ def test_pid_file_belongs_to_forking_units():
     assert "expected an absolute path" in problems(MINIMAL + 'type = "forking"\npid_file = "app.pid"\n')[0]
     assert "a forking unit is ready by its first process exiting 0, not by a probe" in problems(
         MINIMAL + 'type = "forking"\n[ready]\ntcp = "127.0.0.1:80"\n')[0]
+
+
+def test_health_watchdog(tmp_path):
+    unit = parse(MINIMAL + '[health]\nwatchdog = "30s"\n')
+    assert unit.health.watchdog == 30.0 and unit.health.probe is None
+    roundtrip(unit)
+    assert parse(MINIMAL).health.watchdog == 0.0
+    assert "[health] watchdog: must be at least 0.01 s" in problems(MINIMAL + '[health]\nwatchdog = "1ms"\n')[0]
+    assert "[health] watchdog: expected seconds" in problems(MINIMAL + '[health]\nwatchdog = true\n')[0]
+    assert "[health] watchdg: unknown key, did you mean 'watchdog'?" in problems(MINIMAL + "[health]\nwatchdg = 1\n")[0]
+    from pidone.loader import load_directory
+
+    (tmp_path / "web.toml").write_text(MINIMAL + '[health]\nwatchdog = "30s"\n')
+    assert load_directory(str(tmp_path)).warnings == []  # a watchdog alone is not "settings without a probe"

@@ -509,3 +509,30 @@ def test_forking_times_out_naming_what_it_waited_for():
     actions = m.handle(ev.TimerFired("d", ev.TimerKind.READY), 5.0)
     assert ev.Log("unit d: not started within 5s: pid_file /run/d.pid is empty") in actions
     assert state(m, "d") == State.BACKOFF and m.records["d"].step == ""
+
+
+# -- watchdog ---------------------------------------------------------------------------------
+
+from pidone.units import HealthSection  # noqa: E402
+
+
+def test_the_watchdog_is_a_timer_kept_by_watchdog_1_and_a_miss_is_a_failure():
+    m = machine(make_unit("web", health=HealthSection(watchdog=2.0)))
+    m.handle(ev.StartAll(), 0.0)
+    actions = m.handle(ev.Spawned("web", 10), 0.0)
+    assert ev.SetTimer("web", ev.TimerKind.WATCHDOG, 2.0) in actions
+    actions = m.handle(ev.Notified("web", (("WATCHDOG", "1"),)), 1.5)
+    assert of(actions, ev.SetTimer) == [ev.SetTimer("web", ev.TimerKind.WATCHDOG, 3.5)]
+    actions = m.handle(ev.TimerFired("web", ev.TimerKind.WATCHDOG), 3.5)
+    assert of(actions, ev.SignalUnit)[0] == ev.SignalUnit("web", signal.SIGABRT, True)
+    assert state(m, "web") == State.STOPPING and m.records["web"].result == "watchdog"
+    m.handle(ev.MainExited("web", 10, signal.SIGABRT), 3.6)
+    assert state(m, "web") == State.BACKOFF
+
+
+def test_no_watchdog_no_timer():
+    m = machine(make_unit("web"))
+    m.handle(ev.StartAll(), 0.0)
+    actions = m.handle(ev.Spawned("web", 10), 0.0)
+    assert not [a for a in of(actions, ev.SetTimer) if a.kind == ev.TimerKind.WATCHDOG]
+    assert of(m.handle(ev.Notified("web", (("WATCHDOG", "1"),)), 1.0), ev.SetTimer) == []

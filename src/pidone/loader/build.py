@@ -222,13 +222,14 @@ class Builder:
     def health(self, t: Table) -> HealthSection:
         """Return the [health] section; settings without a probe are a warning."""
         probe = self._probe(t, HEALTH_PROBES)
-        if probe is None and t.data and "path" not in t.data:
+        if probe is None and set(t.data) - {"path", "watchdog"} and "path" not in t.data:
             self.problems.warn("[health]", "no probe (tcp, http or exec), so no health checks are made")
         return HealthSection(
             probe=probe,
             interval=t.get("interval", duration(positive=True, minimum=MIN_INTERVAL), DEFAULT_HEALTH_INTERVAL),
             timeout=t.get("timeout", duration(positive=True), DEFAULT_HEALTH_TIMEOUT),
             retries=t.get("retries", integer(1, 1_000_000), DEFAULT_HEALTH_RETRIES),
+            watchdog=t.get("watchdog", duration(minimum=MIN_INTERVAL), 0.0),
         )
 
     def restart(self, t: Table, unit_type: UnitType) -> RestartSection:

@@ -40,7 +40,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     ),
     "dependencies": ("requires", "wants", "after", "part_of"),
     "ready": (*READY_PROBES, "timeout", "interval"),
-    "health": (*HEALTH_PROBES, "interval", "timeout", "retries"),
+    "health": (*HEALTH_PROBES, "interval", "timeout", "retries", "watchdog"),
     "restart": ("policy", "delay", "max_delay", "max_retries", "reset_after", "prevent_exit_status"),
     "stop": ("signal", "timeout", "reload_signal", "mode"),
     "log": ("file", "max_bytes", "backups"),
