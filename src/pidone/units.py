@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pidone.units_lifecycle import ConditionsSection, ExitStatus, Hook, StopMode
+from pidone.units_lifecycle import ConditionsSection, ExitStatus, ServiceLifecycle, StopMode
 
 # --- names -------------------------------------------------------------------
 
@@ -170,8 +170,8 @@ class Probe:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceSection:
-    """`[service]`: what to run and as whom."""
+class ServiceSection(ServiceLifecycle):
+    """`[service]`: what to run and as whom (and, inherited, its SPEC §11 keys)."""
 
     command: tuple[str, ...]
     type: UnitType = DEFAULT_TYPE
@@ -185,17 +185,6 @@ class ServiceSection:
     clear_environment: bool = False
     umask: int | None = None
     oom_score_adjust: int | None = None
-    success_exit_status: tuple[ExitStatus, ...] = ()  # also clean ends (0 always is)
-    ignore_sigpipe: bool = False
-    runtime_directory: tuple[str, ...] = ()  # below /run: made before start, removed after stop
-    state_directory: tuple[str, ...] = ()  # below /var/lib: made before start, kept
-    directory_mode: int = 0o755
-    pid_file: str | None = None  # forking: names the main process once the command has exited
-    exec_start_pre: tuple[Hook, ...] = ()  # SPEC §11: commands around the main one
-    exec_start_post: tuple[Hook, ...] = ()
-    exec_reload: tuple[Hook, ...] = ()
-    exec_stop: tuple[Hook, ...] = ()
-    exec_stop_post: tuple[Hook, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

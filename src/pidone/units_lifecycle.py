@@ -54,6 +54,9 @@ def failed_condition(conditions: ConditionsSection, env: Mapping[bytes, bytes],
     return ""
 
 
+# An exit status as written: an exit code (int) or a signal name ("SIGTERM").
+ExitStatus = int | str
+
 # -- hooks -------------------------------------------------------------------
 
 # The keys of [service] that hold commands run around the main one, in the
@@ -70,10 +73,25 @@ def hook_argv(argv: Hook) -> tuple[tuple[str, ...], bool]:
     return argv, False
 
 
-# -- exit statuses ------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceLifecycle:
+    """The [service] keys of SPEC §11; units.ServiceSection inherits them
+    (keyword-only, so they follow its own fields)."""
 
-# An exit status as written: an exit code (int) or a signal name ("SIGTERM").
-ExitStatus = int | str
+    success_exit_status: tuple[ExitStatus, ...] = ()  # also clean ends (0 always is)
+    ignore_sigpipe: bool = False
+    runtime_directory: tuple[str, ...] = ()  # below /run: made before start, removed after stop
+    state_directory: tuple[str, ...] = ()  # below /var/lib: made before start, kept
+    directory_mode: int = 0o755
+    pid_file: str | None = None  # forking: names the main process once the command has exited
+    exec_start_pre: tuple[Hook, ...] = ()  # commands around the main one (HOOK_KEYS)
+    exec_start_post: tuple[Hook, ...] = ()
+    exec_reload: tuple[Hook, ...] = ()
+    exec_stop: tuple[Hook, ...] = ()
+    exec_stop_post: tuple[Hook, ...] = ()
+
+
+# -- exit statuses ------------------------------------------------------------
 
 
 def status_matches(statuses: tuple[ExitStatus, ...], wait_status: int) -> bool:
