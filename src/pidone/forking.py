@@ -4,9 +4,10 @@ exited 0, find the daemon it left and check that it is the unit's own.
 With a pid_file, the PID in it, read without following a symlink
 (O_NOFOLLOW): systemd's CVE-2018-16888 was a service user writing PID 1's
 number into a pid file root then trusted. The PID is accepted only if it is
-alive, not pidone, carries the unit's PIDONE_UNIT tag, and is pidone's
-(reparented) child or in the unit's session. Without a pid_file, the one
-tagged process left that pidone inherited. A pid_file not there yet, empty
+alive, not pidone, pidone's (reparented) child or in the unit's session,
+no one's main process, started after this run's first process, and carries
+no other unit's PIDONE_UNIT. Without a pid_file, the one such process
+pidone inherited. A pid_file not there yet, empty
 or naming a dead process is looked at again (the daemon may still be
 writing it) until the machine's [ready] timeout ends the start.
 """
@@ -18,7 +19,7 @@ import os
 from typing import TYPE_CHECKING
 
 from pidone import events as ev
-from pidone.sysdeps import children_of, has_unit_tag, read_stat, unit_tag
+from pidone.sysdeps import children_of, read_stat, read_start_time
 
 if TYPE_CHECKING:
     from pidone.supervisor import Supervisor
@@ -35,6 +36,32 @@ class Finder:
     def __init__(self, supervisor: "Supervisor"):
         self._sup = supervisor
         self._last: dict[str, str] = {}
+        self.run_start: dict[str, int | None] = {}  # unit -> start time of its command's first process
+
+    def spawned(self, name: str, pid: int) -> None:
+        """A forking unit's command started: what it leaves must be younger."""
+        self.run_start[name] = read_start_time(pid)
+
+    def _of_this_run(self, name: str, pid: int, stat) -> bool:
+        """A process this run of `name` started: inherited by pidone (or in
+        the run's session), no one's main process, hook or probe, started
+        after the run's first process, and carrying no other unit's tag.
+        Its own tag is not required: daemons such as nginx write their
+        process title over their environment."""
+        sup = self._sup
+        if stat[1] != os.getpid() and stat[3] != sup._session_of.get(name):
+            return False
+        if sup._reaper.owner_of(pid) is not None:
+            return False
+        began, started = self.run_start.get(name), read_start_time(pid)
+        if began is None or started is None or started < began:
+            return False
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                tags = [entry for entry in f.read().split(b"\0") if entry.startswith(b"PIDONE_UNIT=")]
+        except OSError:
+            return False
+        return all(tag == b"PIDONE_UNIT=" + name.encode() for tag in tags)
 
     def find(self, name: str) -> None:
         sup = self._sup
@@ -64,10 +91,11 @@ class Finder:
         """(pid, "") when found and accepted, (None, why not yet) to look
         again; raises Refused when it can never be accepted."""
         if pid_file is None:
-            me = os.getpid()
-            tag = unit_tag(name)
-            found = [pid for pid in children_of(me) or ()
-                     if self._sup._reaper.owner_of(pid) is None and has_unit_tag(pid, tag)]
+            found = []
+            for pid in children_of(os.getpid()) or ():
+                stat = read_stat(pid)
+                if stat is not None and stat[0] not in ("Z", "X") and self._of_this_run(name, pid, stat):
+                    found.append(pid)
             if len(found) > 1:  # maybe a daemon's first fork, not gone yet: look again
                 return None, (f"{len(found)} processes left ({', '.join(map(str, sorted(found)))}): "
                               "cannot tell which is the main one; set pid_file")
@@ -99,7 +127,6 @@ class Finder:
         stat = read_stat(pid)
         if stat is None or stat[0] in ("Z", "X"):
             return None, f"pid_file {pid_file} names PID {pid}, which is not running"
-        ours = stat[1] == os.getpid() or stat[3] == self._sup._session_of.get(name)
-        if not ours or not has_unit_tag(pid, unit_tag(name)):
+        if not self._of_this_run(name, pid, stat):
             raise Refused(f"pid_file {pid_file} names PID {pid}, which is not a process of this unit")
         return pid, ""

@@ -589,6 +589,8 @@ class Supervisor:
         self._router.add(self._kept(err_r), name, "stderr")
         self._reaper.watch(pid, ("main", name))
         self._set_session(name, pid)
+        if unit.type.value == "forking":
+            self._forking.spawned(name, pid)
         pidfd = self._system.pidfd_open(pid)
         if pidfd is not None:
             self._main_pidfds[name] = self._kept(pidfd)

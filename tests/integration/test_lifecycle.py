@@ -443,7 +443,10 @@ def test_nginx_with_its_debian_commands_starts_reloads_and_stops(pidone, tmp_pat
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
             return response.read().decode().strip()
 
-    master = wait_state(p, "nginx", "running", timeout=30)["pid"]
+    try:
+        master = wait_state(p, "nginx", "running", timeout=30)["pid"]
+    except AssertionError:
+        raise AssertionError(f"{status(p)['nginx']}\n{p.output()}") from None
     assert master == int(pid_file.read_text())
     assert get() == "first"
     write_conf("second")
