@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from pidone.control.server import Connection
     from pidone.supervisor import Supervisor
 
-STARTED_OK = {"running", "exited"}
-SETTLED = {"running", "exited", "failed", "skipped"}
+STARTED_OK = {"running", "exited", "skipped (condition)"}  # as systemctl: a false condition is no error
+SETTLED = {"running", "exited", "failed", "skipped", "skipped (condition)"}
 
 
 class Commands:
@@ -167,7 +167,7 @@ class Commands:
                 raise ControlError("not-running", f"unit {name} has no running main process to reload")
             from pidone.sysdeps import signal_name
 
-            conn.reply(protocol.ok({"unit": name, "signal": signal_name(signum)}))
+            conn.reply(protocol.ok({"unit": name, "signal": signal_name(signum) if signum else "exec_reload"}))
             return
         if args["plan"]:
             conn.reply(protocol.ok(self._plan()))
@@ -204,18 +204,27 @@ class Commands:
             for name in names:
                 actions[name] = kind
         reasons = dict(blocked)
-        # What requires a changed unit is stopped before it and started
-        # again after it: say so, as the reload will do it.
-        requirers: dict[str, set[str]] = {}
+        from pidone.units_lifecycle import HOOK_KEYS
+
+        for name in diff.changed:  # hooks are easy to miss in a diff: name them
+            old, new = self._sup.units[name].service, plan[name].service
+            hooks = [key for key in HOOK_KEYS if getattr(old, key) != getattr(new, key)]
+            if hooks:
+                reasons[name] = "changes " + ", ".join(hooks)
+        # What requires (or is part_of) a changed unit is stopped before it
+        # and started again after it: say so, as the reload will do it.
+        requirers: dict[str, dict[str, str]] = {}
         for name, unit in plan.items():
+            for target in unit.dependencies.part_of:
+                requirers.setdefault(target, {})[name] = "is part_of a unit that restarts"
             for target in unit.dependencies.requires:
-                requirers.setdefault(target, set()).add(name)
+                requirers.setdefault(target, {})[name] = "requires a unit that restarts"
         todo = list(diff.changed)
         while todo:
-            for dependent in requirers.get(todo.pop(), ()):
+            for dependent, why in requirers.get(todo.pop(), {}).items():
                 if actions.get(dependent) in ("keep", "reorder"):
                     actions[dependent] = "restart"
-                    reasons[dependent] = "requires a unit that restarts"
+                    reasons[dependent] = why
                     todo.append(dependent)
         for name in blocked:
             if name in actions and actions[name] in ("start", "restart"):

@@ -322,7 +322,7 @@ class Init:
         def readyz():
             if self.draining:
                 return 503, "text/plain", b"shutting down\n"
-            waiting = [u["unit"] for u in units() if u["desired"] == "up" and u["state"] not in ("running", "exited")]
+            waiting = [u["unit"] for u in units() if u["desired"] == "up" and u["state"] not in ("running", "exited", "skipped (condition)")]
             if waiting:
                 return 503, "text/plain", f"not ready: {' '.join(waiting)}\n".encode()
             return 200, "text/plain", b"ready\n"

@@ -80,6 +80,7 @@ class TimerKind(str, Enum):
     STOP = "stop"  # stop took too long: SIGKILL
     RESTART = "restart"  # backoff is over
     QUEUE = "queue"  # a queued restart waited its bound, or a slot was held too long
+    WATCHDOG = "watchdog"  # no WATCHDOG=1 for [health] watchdog
 
 
 # -- events the supervisor feeds to the machine ------------------------------
@@ -141,6 +142,65 @@ class SpawnFailed:
     name: str
     message: str
     pid: int | None = None
+
+
+@value
+class ConditionFailed:
+    """Before a spawn, one of the unit's [conditions] did not hold."""
+
+    name: str
+    condition: str  # as written, with its key: "path_exists '/etc/x'"
+
+
+@value
+class HookStarted:
+    """A hook command (exec_start_pre, ...) of the unit runs as `pid`."""
+
+    name: str
+    pid: int
+
+
+@value
+class HookExited:
+    """The unit's current hook was reaped (its own wait status, never an
+    orphan's). `error` says why it could not be run (then `pid` is 0 when
+    nothing was created)."""
+
+    name: str
+    pid: int
+    status: int  # raw wait status
+    error: str = ""
+
+
+@value
+class ForkedMain:
+    """forking: the daemon the command left behind, checked to be the unit's."""
+
+    name: str
+    pid: int
+
+
+@value
+class ForkedMainWaiting:
+    """forking: the main process is not found yet (`detail` says why)."""
+
+    name: str
+    detail: str
+
+
+@value
+class ForkedMainFailed:
+    """forking: the main process cannot be accepted (a symlink, a foreign pid, ...)."""
+
+    name: str
+    reason: str
+
+
+@value
+class ReloadUnit:
+    """`pidone reload UNIT` for a unit with exec_reload."""
+
+    name: str
 
 
 @value
@@ -230,17 +290,56 @@ class NewMainPid:
 
 @value
 class SignalUnit:
-    """Send `signum` to the unit's process group and its leftovers."""
+    """Send `signum` to the unit's process group and its leftovers; with
+    `main_only`, to its main process alone ([stop] mode mixed or process)."""
 
     name: str
     signum: int
+    main_only: bool = False
 
 
 @value
 class KillUnit:
-    """SIGKILL everything the unit started, including escapees."""
+    """SIGKILL everything the unit started, including escapees; with
+    `main_only`, its main process alone ([stop] mode process)."""
 
     name: str
+    main_only: bool = False
+
+
+@value
+class RunHook:
+    """Run one hook command as the unit runs its main one (user, groups,
+    environment, directory, limits), its output in the unit's log marked
+    with `key`; `env` is added to the unit's environment."""
+
+    name: str
+    key: str  # "exec_start_pre", ...
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@value
+class FindForkedMain:
+    """forking: the command exited 0; find its daemon (pid_file or session)
+    and report ForkedMain, ForkedMainWaiting or ForkedMainFailed."""
+
+    name: str
+
+
+@value
+class KillHook:
+    """SIGKILL the unit's running hook and everything it started."""
+
+    name: str
+
+
+@value
+class RemoveDirectories:
+    """The unit is down: remove its runtime directories (names below /run)."""
+
+    name: str
+    names: tuple[str, ...]
 
 
 @value

@@ -271,8 +271,8 @@ def _cycle_problems(units: Units) -> list[Problem]:
 def check(units: Units, *, invalid: Collection[str] = ()) -> tuple[list[Problem], list[Problem]]:
     """Return (errors, warnings) about the graph of `units`.
 
-    A `requires` on a unit that does not exist is an error; a `wants` or
-    `after` on one is a warning. Every cycle is an error naming its whole
+    A `requires` on a unit that does not exist is an error; a `wants`,
+    `after` or `part_of` on one is a warning. Every cycle is an error naming its whole
     path. Names in `invalid` exist but failed to load: their own errors are
     reported elsewhere, so depending on them is not "missing".
     """
@@ -281,7 +281,7 @@ def check(units: Units, *, invalid: Collection[str] = ()) -> tuple[list[Problem]
     known = set(units) | set(invalid)
     for name in sorted(units):
         unit = units[name]
-        for key in ("requires", "wants", "after"):
+        for key in ("requires", "wants", "after", "part_of"):
             for dep in getattr(unit.dependencies, key):
                 if dep in known:
                     continue
@@ -395,7 +395,8 @@ class Diff:
     """What a reload changes, by unit name.
 
     `changed` units differ in anything but `[dependencies]` (they restart);
-    `reordered` units differ only in `[dependencies]` (they keep running).
+    `reordered` units differ only in `[dependencies]`, `enabled` or
+    `[conditions]` (they keep running).
     """
 
     added: frozenset[str]
@@ -412,7 +413,9 @@ def diff(old: Units, new: Units) -> Diff:
         before, after = old[name], new[name]
         if before == after:
             unchanged.add(name)
-        elif replace(before, dependencies=after.dependencies) == after:
+        elif replace(before, dependencies=after.dependencies, enabled=after.enabled,
+                     conditions=after.conditions) == after:
+            # None of these matter to a running process: swapped in, no restart.
             reordered.add(name)
         else:
             changed.add(name)

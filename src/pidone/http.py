@@ -151,7 +151,7 @@ class HttpServer:
 def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, version: str, draining: bool) -> bytes:
     """Prometheus text exposition (format 0.0.4) of the units' state."""
     states = ("inactive", "waiting", "starting", "running", "exited", "stopping", "backoff", "queued", "failed",
-              "skipped")
+              "skipped", "skipped (condition)", "start-pre", "start-post", "stop-cmd", "stop-post")
     lines = [
         "# HELP pidone_info pidone's version.", "# TYPE pidone_info gauge",
         f'pidone_info{{version="{_label(version)}"}} 1',
@@ -162,6 +162,10 @@ def metrics_text(units: list[dict], reaped: int, orphans: int, dropped: int, ver
     for unit in units:
         for state in states:
             lines.append(f'pidone_unit_state{{unit="{_label(unit["unit"])}",state="{state}"}} {int(unit["state"] == state)}')
+    lines += ["# HELP pidone_unit_step 1 for the hook command each unit is running (exec_start_pre 1/2, ...).",
+              "# TYPE pidone_unit_step gauge"]
+    lines += [f'pidone_unit_step{{unit="{_label(u["unit"])}",step="{_label(u["step"])}"}} 1'
+              for u in units if u.get("step")]
     lines += ["# HELP pidone_unit_restarts_total Automatic restarts of each unit.", "# TYPE pidone_unit_restarts_total counter"]
     lines += [f'pidone_unit_restarts_total{{unit="{_label(u["unit"])}"}} {u["restarts"]}' for u in units]
     lines += ["# HELP pidone_unit_uptime_seconds How long each unit's process has run.",

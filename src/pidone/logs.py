@@ -328,4 +328,6 @@ class LogRouter:
             record = {"time": when or time.time(), "unit": unit, "stream": stream,
                       "message": line.decode("utf-8", "replace")}
             return orjson.dumps(record) + b"\n"
+        if stream[-7:-6] == ":":  # "exec_start_pre:stdout": a hook's output, marked as such
+            return b"%s [%s] | %s\n" % (unit.encode(), stream[:-7].encode(), line)
         return unit.encode() + b" | " + line + b"\n"

@@ -61,6 +61,11 @@ class State(str, Enum):
     QUEUED = "queued"
     FAILED = "failed"
     SKIPPED = "skipped"
+    CONDITION = "skipped (condition)"  # a [conditions] check was false: settled, not failed
+    START_PRE = "start-pre"  # exec_start_pre commands run, before the main one
+    START_POST = "start-post"  # exec_start_post commands run, once it is ready
+    STOP_CMD = "stop-cmd"  # exec_stop commands run, before the stop signal
+    STOP_POST = "stop-post"  # exec_stop_post commands run, once the run is over
 
 
 class Desired(str, Enum):
@@ -69,10 +74,12 @@ class Desired(str, Enum):
 
 
 # What a unit ordered after this one may start after.
-SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED})
+SETTLED = frozenset({State.RUNNING, State.EXITED, State.FAILED, State.SKIPPED, State.CONDITION})
 SETTLED_SOFT = SETTLED | {State.BACKOFF, State.QUEUED}
-REQUIRE_OK = frozenset({State.RUNNING, State.EXITED})
+REQUIRE_OK = frozenset({State.RUNNING, State.EXITED, State.CONDITION})  # as systemd: a skipped condition is no failure
 FOR_GOOD = frozenset({State.FAILED, State.SKIPPED})
+# A run is over (not in a restart's backoff): its runtime directories go.
+ENDED = frozenset({State.INACTIVE, State.FAILED, State.EXITED})
 
 # After SIGKILL, how long to wait for the kernel before giving up on a
 # process (one stuck in uninterruptible sleep must not block shutdown).
@@ -117,6 +124,17 @@ class UnitRecord:
     firings: int = 0  # [timer]: starts its schedule made
     firings_skipped: int = 0  # [timer]: firings while it still ran
     last_fired: float | None = None  # [timer]: wall time of the last firing
+    # SPEC §11 hooks (see hooks.py): the hook running (0 while being spawned)
+    hook_pid: int | None = None
+    hook_key: str = ""
+    hook_index: int = 0
+    step: str = ""  # what the unit is doing now: "exec_start_pre 1/2", ...
+    failed_step: str = ""  # where the last failed start failed
+    run_active: bool = False  # a run began whose exec_stop_post has not run yet
+    after_post: list | None = None  # what to do once exec_stop_post is done
+    result: str = ""  # SERVICE_RESULT for exec_stop_post, when not derived from the exit
+    last_wait: int | None = None  # raw wait status of this run's main process
+    start_deadline: float | None = None  # the [ready] timeout of a start with hooks
 
     @property
     def name(self) -> str:
@@ -125,7 +143,8 @@ class UnitRecord:
     @property
     def down(self) -> bool:
         """No process of this unit is alive and it is not stopping."""
-        return self.pid is None and not self.leftovers and self.state != State.STOPPING
+        return (self.pid is None and not self.leftovers and self.hook_pid is None
+                and self.state not in (State.STOPPING, State.STOP_CMD, State.STOP_POST))
 
 
 # UnitRecord's fields that hold an Enum: snapshot() writes their values.
@@ -133,9 +152,10 @@ _ENUM_FIELDS = ("state", "desired", "then")
 
 
 def _starts_at_boot(unit: Unit) -> bool:
-    """Return False for a `[timer]` unit without `on_boot` (its schedule
-    starts it) and an `on_demand` socket unit (its first client does)."""
-    if unit.socket is not None and unit.socket.on_demand:
+    """Return False for a disabled unit (started only when asked or pulled
+    in), a `[timer]` unit without `on_boot` (its schedule starts it) and an
+    `on_demand` socket unit (its first client does)."""
+    if not unit.enabled or unit.socket is not None and unit.socket.on_demand:
         return False
     return unit.timer is None or unit.timer.on_boot
 
@@ -155,7 +175,14 @@ def describe_status(status: int) -> tuple[str, int]:
     return f"exited with status {code}", code
 
 
-class Machine(QueueRules):
+# The SPEC §11 rules live in their own module; it needs the names above.
+from pidone.machine_lifecycle import LifecycleRules  # noqa: E402
+from pidone.hooks import HookRules  # noqa: E402
+
+STOPPING_NOW = (State.STOPPING, State.STOP_CMD)  # a stop is under way (signal or exec_stop)
+
+
+class Machine(LifecycleRules, HookRules, QueueRules):
     """The units' states and the rules that move them."""
 
     def __init__(self, units: dict[str, Unit], blocked: dict[str, str] | None = None, *,
@@ -213,7 +240,7 @@ class Machine(QueueRules):
 
     def _on_StartAll(self, event: ev.StartAll) -> None:
         for name in list(self.records):
-            if _starts_at_boot(self.records[name].unit):
+            if _starts_at_boot(self.records[name].unit):  # not disabled, a timer's or on_demand
                 self._want_up(name, explicit=False)
             elif self._on_demand(self.records[name]) and self.records[name].state in ACTIVATABLE:
                 self._actions.append(ev.WatchSockets(name, True))  # INACTIVE: wait for a client
@@ -226,9 +253,9 @@ class Machine(QueueRules):
             self._check_start(name)
 
     def _on_StopUnit(self, event: ev.StopUnit) -> None:
-        for name in self._closure(event.name, self._required_by):
+        for name in self._closure(event.name, self._stopped_with):
             self._want_down(name, reason="stopped" if name == event.name else f"stopped with {event.name}")
-        for name in self._closure(event.name, self._required_by):
+        for name in self._closure(event.name, self._stopped_with):
             self._check_stop(name)
 
     def _on_RestartUnit(self, event: ev.RestartUnit) -> None:
@@ -236,13 +263,14 @@ class Machine(QueueRules):
         if rec.name in self._blocked:
             self._log(rec, f"cannot restart: {self._blocked[rec.name]}")
             return
+        self._restart_parts(rec)
         if rec.down:
             self._on_StartUnit(ev.StartUnit(event.name))
             return
         rec.desired = Desired.UP
         rec.failures = 0
         rec.by_policy = False  # the user's restart is not queued
-        if rec.state != State.STOPPING:
+        if rec.state not in STOPPING_NOW:
             self._begin_stop(rec, Then.SPAWN)
         else:
             rec.then = Then.SPAWN
@@ -286,6 +314,8 @@ class Machine(QueueRules):
             return
         if rec.state == State.STARTING:
             self._log(rec, event.message)
+            rec.result = "resources"
+            rec.failed_step = "directories" if "create directory" in event.message else "command"
             self._failure(rec, event.message, status=None)
 
     def _on_MainExited(self, event: ev.MainExited) -> None:
@@ -297,37 +327,57 @@ class Machine(QueueRules):
         description, shell_status = describe_status(event.status)
         rec.last_exit = description
         rec.last_status = shell_status
-        if rec.state == State.STOPPING:
+        rec.last_wait = event.status
+        if rec.state in STOPPING_NOW:
             self._log(rec, f"main process {description}")
             self._maybe_stopped(rec)
             return
-        if rec.state not in (State.STARTING, State.RUNNING):
+        if rec.state not in (State.STARTING, State.RUNNING, State.START_POST):
             return
+        if rec.state == State.START_POST:
+            self._actions.append(ev.KillHook(rec.name))  # its exit fails the start
         spawn_error, rec.spawn_error = rec.spawn_error, ""
         if spawn_error:
             self._log(rec, spawn_error)
+            rec.result, rec.failed_step = "resources", "command"
             self._failure(rec, spawn_error, status=shell_status)
             return
-        success = os.WIFEXITED(event.status) and os.WEXITSTATUS(event.status) == 0
+        if rec.unit.type == UnitType.FORKING and rec.state == State.STARTING and event.status == 0:
+            self._handed_over(rec)  # not the end of the run: its daemon is the main process now
+            return
+        success, prevented = self._exit_outcome(rec, event.status)
         if rec.leftovers:
             self._log(rec, f"{description}, leaving {len(rec.leftovers)} process(es) behind: {sorted(rec.leftovers)}")
         else:
             self._log(rec, description)
         self._stop_watching(rec)
-        if success and rec.unit.type == UnitType.ONESHOT and rec.state == State.STARTING:
+        if not success and rec.state in (State.STARTING, State.START_POST):
+            rec.failed_step = "command"  # it ended before it was started
+        if success and rec.unit.type == UnitType.ONESHOT and rec.state == State.STARTING and self._start_post(rec):
+            return  # exec_start_post first, then the end of the run
+        self._run_ended(rec, ["exit", event.status])
+
+    def _after_exit(self, rec: UnitRecord, status: int) -> None:
+        """The main process ended by itself (and exec_stop_post, if any, ran)."""
+        success, prevented = self._exit_outcome(rec, status)
+        description, shell_status = describe_status(status)
+        if success and rec.unit.type == UnitType.ONESHOT:
             rec.failures = 0
             self._set_state(rec, State.EXITED)
             self._settled(rec)
             self._success_end(rec)
             return
         if success:
-            if rec.unit.restart.policy == RestartPolicy.ALWAYS and rec.desired == Desired.UP:
+            if rec.unit.restart.policy == RestartPolicy.ALWAYS and rec.desired == Desired.UP and not prevented:
                 rec.failures = 0
                 self._schedule_restart(rec, rec.unit.restart.delay, "exited")
                 return
             self._set_state(rec, State.EXITED)
             self._settled(rec)
             self._success_end(rec)
+            return
+        if prevented:
+            self._after_failure(rec, f"{description} (prevent_exit_status: not restarted)", shell_status, retry=False)
             return
         self._failure(rec, description, status=shell_status)
 
@@ -352,6 +402,8 @@ class Machine(QueueRules):
                     self._become_ready(rec)
             elif key == "STATUS":
                 rec.status_text = value
+            elif key == "WATCHDOG" and value == "1":
+                self._watchdog_kept(rec)
             elif key == "STOPPING" and value == "1":
                 self._log(rec, "says it is stopping")
             elif key == "MAINPID" and value.isdigit() and rec.pid is not None and int(value) != rec.pid:
@@ -372,14 +424,14 @@ class Machine(QueueRules):
         if self.shutting_down or rec.removing:
             return
         rec.last_fired = event.wall
-        idle = rec.state in (State.INACTIVE, State.EXITED, State.FAILED, State.SKIPPED)
-        if idle and rec.down and rec.name not in self._blocked:
+        idle = rec.state in (State.INACTIVE, State.EXITED, State.FAILED, State.SKIPPED, State.CONDITION)
+        if idle and rec.down and rec.name not in self._blocked and rec.unit.enabled:
             rec.firings += 1  # INACTIVE, EXITED, FAILED or SKIPPED -> WAITING
             self._log(rec, "timer fired: starting")
             self._on_StartUnit(ev.StartUnit(event.name))
         else:
             rec.firings_skipped += 1  # still waiting, starting, running, stopping or backing off
-            why = self._blocked.get(rec.name) or f"still {rec.state.value}"
+            why = self._blocked.get(rec.name) or ("disabled" if not rec.unit.enabled else f"still {rec.state.value}")
             self._log(rec, f"timer fired: skipped ({why})")
 
     def _on_SocketActivity(self, event: ev.SocketActivity) -> None:
@@ -394,24 +446,40 @@ class Machine(QueueRules):
 
     def _on_TimerFired(self, event: ev.TimerFired) -> None:
         rec = self.records[event.name]
-        if event.kind == TimerKind.READY and rec.state == State.STARTING:
+        if event.kind == TimerKind.READY and rec.state in (State.STARTING, State.START_PRE, State.START_POST):
             reason = f"not ready within {rec.unit.ready.timeout:g}s"
+            if rec.hook_pid is not None:
+                reason = f"not started within {rec.unit.ready.timeout:g}s: {rec.step} still running"
+            elif rec.step:  # forking: the hand-over's last problem
+                reason = f"not started within {rec.unit.ready.timeout:g}s: {rec.step}"
+            rec.result = "timeout"
+            rec.failed_step = rec.hook_key if rec.hook_pid is not None else "command" if rec.step else "ready"
+            if rec.hook_pid is None:
+                rec.step = ""
             self._log(rec, reason)
             self._failure(rec, reason, status=None)
-        elif event.kind == TimerKind.STOP and rec.state == State.STOPPING:
+        elif event.kind == TimerKind.STOP and rec.state == State.STOP_POST and rec.hook_pid is not None:
+            self._timed_out_hook(rec)
+        elif event.kind == TimerKind.STOP and rec.state in STOPPING_NOW:
+            if rec.state == State.STOP_CMD:
+                self._actions.append(ev.KillHook(rec.name))
+                self._set_state(rec, State.STOPPING)
             if not rec.killed:
                 rec.killed = True
                 self._killed_any = True
                 self._log(rec, f"did not stop within {rec.unit.stop.timeout:g}s: sending SIGKILL")
-                self._actions.append(ev.KillUnit(rec.name))
+                self._actions.append(ev.KillUnit(rec.name, self._main_only(rec, kill=True)))
                 self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + KILL_WAIT))
             else:
                 self._log(rec, f"processes {sorted(self._alive(rec))} survived SIGKILL for {KILL_WAIT:g}s; giving up on them")
                 rec.pid = None
+                rec.hook_pid = None
                 rec.leftovers.clear()
                 self._stop_finished(rec)
         elif event.kind == TimerKind.QUEUE:
             self._queue_timer(rec)
+        elif event.kind == TimerKind.WATCHDOG:
+            self._watchdog_fired(rec)
         elif event.kind == TimerKind.RESTART and rec.state == State.BACKOFF:
             rec.retry_at = None
             if rec.desired != Desired.UP:
@@ -436,7 +504,7 @@ class Machine(QueueRules):
             if member in self._blocked:
                 continue
             rec.desired = Desired.UP
-            restartable = rec.state in (State.INACTIVE, State.FAILED, State.SKIPPED)
+            restartable = rec.state in (State.INACTIVE, State.FAILED, State.SKIPPED, State.CONDITION)
             if member == name and explicit and rec.state == State.EXITED:
                 restartable = True  # starting a finished oneshot runs it again
             if member == name and explicit and rec.state == State.QUEUED:
@@ -497,13 +565,20 @@ class Machine(QueueRules):
         rec.spawn_error = ""
         rec.status_text = ""
         rec.ready_at = None
+        rec.run_active = True
+        rec.failed_step = rec.result = ""
+        rec.last_wait = None
+        if self._start_pre(rec):
+            return
         self._set_state(rec, State.STARTING)
         self._actions.append(ev.Spawn(rec.name))
 
     def _on_exec(self, rec: UnitRecord) -> None:
         """The main process runs the unit's command: arm readiness."""
         unit = rec.unit
-        if unit.ready.timeout > 0 and not (unit.type == UnitType.SIMPLE and unit.ready.probe is None):
+        self._watchdog_kept(rec)  # the watchdog counts from the exec, as systemd's
+        if (unit.ready.timeout > 0 and rec.start_deadline is None
+                and not (unit.type == UnitType.SIMPLE and unit.ready.probe is None)):
             self._actions.append(ev.SetTimer(rec.name, TimerKind.READY, self._now + unit.ready.timeout))
         if unit.type == UnitType.SIMPLE:
             if unit.ready.probe is None:
@@ -512,6 +587,8 @@ class Machine(QueueRules):
                 self._actions.append(ev.WatchReady(rec.name))
 
     def _become_ready(self, rec: UnitRecord) -> None:
+        if self._start_post(rec):
+            return
         self._actions.append(ev.ClearTimer(rec.name, TimerKind.READY))
         if rec.unit.ready.probe is not None:
             self._actions.append(ev.UnwatchReady(rec.name))
@@ -540,20 +617,20 @@ class Machine(QueueRules):
         """One attempt failed. Stop what is still alive first, then apply
         the restart policy."""
         self._stop_watching(rec)
-        if rec.pid is not None:
+        if rec.pid is not None or rec.hook_pid is not None:
             rec.pending_failure = reason
             self._begin_stop(rec, Then.FAIL)
             return
-        self._after_failure(rec, reason, status)
+        self._run_ended(rec, ["fail", reason, status])
 
-    def _after_failure(self, rec: UnitRecord, reason: str, status: int | None) -> None:
+    def _after_failure(self, rec: UnitRecord, reason: str, status: int | None, retry: bool = True) -> None:
         restart = rec.unit.restart
         if rec.started_at is not None and self._now - rec.started_at >= restart.reset_after:
             rec.failures = 0  # it ran long enough: this is a fresh failure
         rec.failures += 1
         if status is not None:
             rec.last_status = status
-        retry = restart.policy != RestartPolicy.NO and rec.desired == Desired.UP and not self.shutting_down
+        retry = retry and restart.policy != RestartPolicy.NO and rec.desired == Desired.UP and not self.shutting_down
         if retry and restart.max_retries and rec.failures > restart.max_retries:
             retry = False
             reason = f"{reason}; gave up after {restart.max_retries} restarts"
@@ -568,6 +645,7 @@ class Machine(QueueRules):
         self._log(rec, f"failed: {reason}")
         self._settled(rec)
         self._stop_requirers(rec)
+        self._stop_parts(rec, reason=f"part of {rec.name}, which failed")
         if rec.unit.service.critical:
             self._request_exit(rec, rec.last_status if rec.last_status else 1, f"critical unit {rec.name} failed: {reason}")
 
@@ -585,6 +663,7 @@ class Machine(QueueRules):
         self._log(rec, f"{reason}; restarting in {delay:g}s{count}")
         self._actions.append(ev.SetTimer(rec.name, TimerKind.RESTART, rec.retry_at))
         self._settled(rec)  # wants/after dependents need not wait for it
+        self._restart_parts(rec)
 
     def _stop_requirers(self, rec: UnitRecord) -> None:
         """`rec` failed for good: what requires it cannot run without it."""
@@ -630,7 +709,7 @@ class Machine(QueueRules):
         """Stop `name` if it is wanted down, still has processes, and every
         unit ordered after it that is also going down is already down."""
         rec = self.records[name]
-        if rec.desired != Desired.DOWN or rec.down or rec.state == State.STOPPING:
+        if rec.desired != Desired.DOWN or rec.down or rec.state in (*STOPPING_NOW, State.STOP_POST):
             return
         for dependent in self._dependents.get(name, ()):
             dep = self.records[dependent]
@@ -639,31 +718,41 @@ class Machine(QueueRules):
         self._begin_stop(rec, Then.DOWN)
 
     def _begin_stop(self, rec: UnitRecord, then: Then) -> None:
+        if rec.state == State.STOP_POST:  # the run is over: what comes next follows exec_stop_post
+            if (rec.after_post or ["stop"])[0] == "stop":
+                rec.then = then
+            return
         rec.then = then
         rec.killed = False
         self._stop_watching(rec)
-        if rec.pid is None and not rec.leftovers:
+        if rec.hook_pid is not None:
+            self._actions.append(ev.KillHook(rec.name))  # a start or reload hook is cut short
+        if rec.pid is None and not rec.leftovers and rec.hook_pid is None:
             self._stop_finished(rec)
+            return
+        if self._stop_command(rec):
             return
         signum = rec.unit.stop.signal
         from pidone.sysdeps import signal_name
 
         self._set_state(rec, State.STOPPING)
         self._log(rec, f"stopping ({signal_name(signum)})")
-        self._actions.append(ev.SignalUnit(rec.name, signum))
+        self._actions.append(ev.SignalUnit(rec.name, signum, self._main_only(rec, kill=False)))
         self._actions.append(ev.SetTimer(rec.name, TimerKind.STOP, self._now + rec.unit.stop.timeout))
 
     def _maybe_stopped(self, rec: UnitRecord) -> None:
-        if rec.pid is None and not rec.leftovers:
+        if rec.pid is None and not rec.leftovers and rec.hook_pid is None and rec.state == State.STOPPING:
             self._actions.append(ev.ClearTimer(rec.name, TimerKind.STOP))
             self._stop_finished(rec)
 
     def _stop_finished(self, rec: UnitRecord) -> None:
+        if self._stop_post(rec, ["stop"]):
+            return
         then, rec.then = rec.then, Then.DOWN
         if rec.restart_pending and then == Then.DOWN:
             rec.restart_pending = False
             self._adopt_next_definition(rec)
-            if rec.state == State.STOPPING:
+            if rec.state in (State.STOPPING, State.STOP_POST):
                 self._set_state(rec, State.INACTIVE)
                 self._log(rec, "stopped")
             if not self.shutting_down and rec.name not in self._blocked:
@@ -682,7 +771,7 @@ class Machine(QueueRules):
             self._check_start(rec.name)
         else:
             self._adopt_next_definition(rec)  # a reload changed it while it stopped
-            if rec.state == State.STOPPING:
+            if rec.state in (State.STOPPING, State.STOP_POST):
                 self._set_state(rec, State.INACTIVE)
                 self._log(rec, "stopped")
             if rec.desired == Desired.UP and not self.shutting_down:
@@ -701,6 +790,8 @@ class Machine(QueueRules):
 
     def _stop_watching(self, rec: UnitRecord) -> None:
         self._actions.append(ev.ClearTimer(rec.name, TimerKind.READY))
+        if rec.unit.health.watchdog:
+            self._actions.append(ev.ClearTimer(rec.name, TimerKind.WATCHDOG))
         if rec.unit.ready.probe is not None:
             self._actions.append(ev.UnwatchReady(rec.name))
         if rec.unit.health.probe is not None:
@@ -750,6 +841,8 @@ class Machine(QueueRules):
         self._rebuild_edges()
 
         for name in diff.removed:
+            self._stop_parts(self.records[name], reason=f"part of {name}, which was removed")
+        for name in diff.removed:
             self._want_down(name, reason="removed from the units directory")
             if self.records[name].down:
                 self._forget(self.records[name])
@@ -760,7 +853,7 @@ class Machine(QueueRules):
                 self._actions.append(ev.WatchSockets(name, True))
         restart = set()
         for name in diff.changed:
-            restart.update(self._closure(name, self._required_by))
+            restart.update(self._closure(name, self._stopped_with))
         for name in sorted(restart):
             rec = self.records[name]
             if rec.removing:
@@ -796,7 +889,7 @@ class Machine(QueueRules):
                 self._set_state(rec, State.SKIPPED)
                 self._log(rec, f"skipped: {reason}")
         for name in set(old_blocked) - set(self._blocked):
-            if name in self.records and not self.records[name].removing:
+            if name in self.records and not self.records[name].removing and self.records[name].unit.enabled:
                 touched.update(self._want_up(name, explicit=False))
         for name in sorted(touched):
             if name in self.records:
@@ -823,7 +916,7 @@ class Machine(QueueRules):
             rec = self.records.get(name)
             if rec is None:
                 pending.discard(name)
-            elif rec.restart_pending or rec.removing or rec.state == State.STOPPING:
+            elif rec.restart_pending or rec.removing or rec.state in (*STOPPING_NOW, State.STOP_POST):
                 continue
             else:
                 # Applied: what it became is in motion (started, waiting
@@ -848,6 +941,7 @@ class Machine(QueueRules):
             for target in unit.dependencies.requires:
                 if target in self._required_by:
                     self._required_by[target].add(name)
+        self._rebuild_part_of()
 
     # -- re-exec ----------------------------------------------------------------
 
@@ -927,12 +1021,15 @@ class Machine(QueueRules):
             if self._on_demand(rec) and (rec.state in ACTIVATABLE) != (state in ACTIVATABLE):
                 # Idle: its sockets wait for a client; otherwise the unit has them.
                 self._actions.append(ev.WatchSockets(rec.name, state in ACTIVATABLE))
+            if state in ENDED and rec.unit.service.runtime_directory:
+                self._actions.append(ev.RemoveDirectories(rec.name, rec.unit.service.runtime_directory))
             rec.state = state
             rec.since = self._now
 
     @staticmethod
     def _on_demand(rec: UnitRecord) -> bool:
-        return rec.unit.socket is not None and rec.unit.socket.on_demand
+        """An enabled on_demand socket unit: its first client starts it."""
+        return rec.unit.socket is not None and rec.unit.socket.on_demand and rec.unit.enabled
 
     def _log(self, rec: UnitRecord, text: str) -> None:
         self._actions.append(ev.Log(f"unit {rec.name}: {text}"))

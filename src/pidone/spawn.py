@@ -116,6 +116,8 @@ class Prepared:
     listen_fds: list[int] = field(default_factory=list)
     # Limits lowered to what may be granted here (rlimits.fit), one note each.
     notes: list[str] = field(default_factory=list)
+    ignore_sigpipe: bool = False  # posix_spawn can only reset signals to default
+    watchdog_pid: bool = False  # set WATCHDOG_PID to the child's own pid (known only after the fork)
 
     @property
     def needs_fork(self) -> bool:
@@ -133,6 +135,8 @@ class Prepared:
                 self.oom_score_adjust is not None,
                 self.no_new_privileges,
                 self.capabilities is not None,
+                self.ignore_sigpipe,
+                self.watchdog_pid,
             )
         )
 
@@ -187,6 +191,10 @@ def prepare(
             [(_rlimit_number(name), name, soft, hard) for name, soft, hard in unit.limits.rlimits])
     prepared.no_new_privileges = unit.limits.no_new_privileges
     prepared.capabilities = unit.limits.capabilities
+    prepared.ignore_sigpipe = service.ignore_sigpipe
+    if unit.health.watchdog and argv is None:  # SPEC §11: as systemd's WatchdogSec=
+        env[b"WATCHDOG_USEC"] = str(round(unit.health.watchdog * 1_000_000)).encode()
+        prepared.watchdog_pid = True
     prepared.executable = find_executable(prepared.argv[0], env)
     return prepared
 
@@ -395,7 +403,11 @@ def _child(p: Prepared, stdout_fd: int, stderr_fd: int, error_w: int) -> None:
                 signal.signal(signum, signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
+        if p.ignore_sigpipe:
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if p.watchdog_pid:
+            p.env[b"WATCHDOG_PID"] = str(os.getpid()).encode()
         stage, detail = "spawn", p.executable
         os.execve(p.executable, p.argv, p.env)
     except BaseException as exc:  # noqa: BLE001 - the child must never return

@@ -30,6 +30,10 @@ from pidone.spawn import prepare, read_spawn_error, spawn_unit
 from pidone.sysdeps import (System, orphan_roots, process_table, process_usage, read_stat, unit_members,
                             unit_processes, unit_tag)
 from pidone.units import Unit
+from pidone.directories import make_directories, remove_directories
+from pidone.forking import Finder
+from pidone.hookrunner import HookRunner
+from pidone.units_lifecycle import StopMode, failed_condition
 
 # pidone's own configuration is not the services' business.
 PRIVATE_ENV = (b"PIDONE_UNITS", b"PIDONE_RUNTIME_DIR", b"PIDONE_LOG_FORMAT", b"PIDONE_HTTP",
@@ -123,6 +127,8 @@ class Supervisor:
         self._schedules = None  # timers.Schedules, made when a unit has a [timer]
         self._sync_schedules()
         self._sockets = None  # sockets.Sockets, made when a unit has a [socket]: see bind_sockets
+        self._hooks = HookRunner(self)
+        self._forking = Finder(self)
         self._notify: NotifySocket | None = None
         if notify_path is not None:
             self._notify = NotifySocket(notify_path, loop, self._on_notification, fd=notify_fd)
@@ -182,7 +188,7 @@ class Supervisor:
         now = time.time()
         for name, old, new in changes:
             rec = self.machine.records.get(name)
-            explain = new.value in ("failed", "skipped", "inactive", "backoff")
+            explain = new.value in ("failed", "skipped", "skipped (condition)", "inactive", "backoff")
             reason = (rec.reason or rec.last_exit) if rec and explain else None
             if new.value == "queued":
                 reason = f"restart queued: {self.machine.queue_note(name)}"
@@ -242,6 +248,9 @@ class Supervisor:
                 "description": rec.unit.description,
                 "type": rec.unit.type.value,
                 "timer": self.timer_status(name),
+                "enabled": rec.unit.enabled,
+                "step": rec.step or None,
+                "failed_step": rec.failed_step or None,
             })
         return out
 
@@ -251,6 +260,9 @@ class Supervisor:
         rec = self.machine.records[name]
         if rec.pid is None:
             return None
+        if rec.unit.service.exec_reload:  # runs instead of the signal
+            self.submit(ev.ReloadUnit(name))
+            return 0
         signum = rec.unit.stop.reload_signal
         self._system.send_signal(rec.pid, signum, self._main_pidfds.get(name))
         return signum
@@ -263,6 +275,8 @@ class Supervisor:
             return "a reload is in progress"
         if self._exec_pending:
             return f"unit {sorted(self._exec_pending)[0]} is being spawned"
+        if self._hooks.running:  # a hook's pipes and status are not carried across
+            return f"unit {sorted(self._hooks.running)[0]} is running a hook"
         return self.machine.busy_reason()
 
     def snapshot(self) -> dict:
@@ -421,13 +435,15 @@ class Supervisor:
         kind, key = exited.owner  # type: ignore[misc]
         if kind == "main":
             self._on_main_exit(key, exited)
+        elif kind == "hook":
+            self._hooks.exited(key, exited.pid, exited.status)
         elif kind == "probe":
             callback = self._probe_exits.pop(exited.pid, None)
             if callback is not None:
                 callback(exited.status)
 
     def owns(self, owner: object) -> bool:
-        return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe")
+        return isinstance(owner, tuple) and len(owner) == 2 and owner[0] in ("main", "probe", "hook")
 
     def _sync_schedules(self) -> None:
         """Follow the plan's [timer] units (the module is imported only once one exists)."""
@@ -694,12 +710,19 @@ class Supervisor:
     def _do_Spawn(self, action: ev.Spawn) -> None:
         name = action.name
         unit = self.machine.records[name].unit
-        notify = self._notify.path if self._notify is not None and unit.type.value == "notify" else None
+        if unit.conditions:
+            failed = failed_condition(unit.conditions, self._base_env, os.path.exists)
+            if failed:
+                self._queue.append(ev.ConditionFailed(name, failed))
+                return
+        notify = (self._notify.path if self._notify is not None and (unit.type.value == "notify" or unit.health.watchdog)
+                  else None)
         try:
             prepared = prepare(unit, self._base_env, notify_socket=notify, nofile=self._nofile)
             self._expand_log_file(name, unit, prepared.env)
             if unit.socket is not None:
                 self._pass_sockets(unit, prepared)
+            make_directories(unit, prepared)
         except SpawnError as exc:
             self._queue.append(ev.SpawnFailed(name, str(exc)))
             return
@@ -723,6 +746,8 @@ class Supervisor:
         self._router.add(self._kept(err_r), name, "stderr")
         self._reaper.watch(pid, ("main", name))
         self._set_session(name, pid)
+        if unit.type.value == "forking":
+            self._forking.spawned(name, pid)
         pidfd = self._system.pidfd_open(pid)
         if pidfd is not None:
             self._main_pidfds[name] = self._kept(pidfd)
@@ -814,11 +839,35 @@ class Supervisor:
         else:
             self.submit(ev.ExecConfirmed(name, pid))
 
+    def _do_RunHook(self, action: ev.RunHook) -> None:
+        self._hooks.run(action)
+
+    def _do_FindForkedMain(self, action: ev.FindForkedMain) -> None:
+        self._forking.find(action.name)
+
+    def _do_KillHook(self, action: ev.KillHook) -> None:
+        self._hooks.kill(action)
+
+    def _do_RemoveDirectories(self, action: ev.RemoveDirectories) -> None:
+        for problem in remove_directories(action.names):
+            self._messages.say(f"unit {action.name}: {problem}")
+
     def _do_SignalUnit(self, action: ev.SignalUnit) -> None:
-        self._signal_unit(action.name, action.signum, escapees=False)
+        if action.main_only:
+            self._signal_main_only(action.name, action.signum)
+        else:
+            self._signal_unit(action.name, action.signum, escapees=False)
 
     def _do_KillUnit(self, action: ev.KillUnit) -> None:
-        self._signal_unit(action.name, signal.SIGKILL, escapees=True)
+        if action.main_only:
+            self._signal_main_only(action.name, signal.SIGKILL)
+        else:
+            self._signal_unit(action.name, signal.SIGKILL, escapees=True)
+
+    def _signal_main_only(self, name: str, signum: int) -> None:
+        pid = self.machine.records[name].pid
+        if pid is not None:
+            self._system.send_signal(pid, signum, self._main_pidfds.get(name))
 
     def _signal_unit(self, name: str, signum: int, *, escapees: bool) -> None:
         """Signal the unit's process group, the members of its session that
@@ -995,8 +1044,11 @@ class Supervisor:
             # After a MAINPID hand-over: the launcher went, the run goes on.
             self.submit(ev.MainExited(name, exited.pid, exited.status))
             return
-        found = self._processes_of(name, self._session_of.get(name, exited.pid),
-                                   escapees=rec.state.value == "stopping", shared_table=False)
+        if rec.unit.stop.mode == StopMode.PROCESS:
+            found = set()  # KillMode=process: what it leaves behind is not the unit's
+        else:
+            found = self._processes_of(name, self._session_of.get(name, exited.pid),
+                                       escapees=rec.state.value == "stopping", shared_table=False)
         leftovers = self._track_leftovers(name, found)
         self.submit(ev.MainExited(name, exited.pid, exited.status, frozenset(leftovers)))
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pidone.expand import parse_command
+from pidone.units_lifecycle import ConditionsSection, ExitStatus, ServiceLifecycle, StopMode
 
 # --- names -------------------------------------------------------------------
 
@@ -44,6 +45,7 @@ class UnitType(str, Enum):
     SIMPLE = "simple"
     NOTIFY = "notify"
     ONESHOT = "oneshot"
+    FORKING = "forking"  # SPEC §11: started once its first process exits 0; the daemon is the main process
 
 
 class RestartPolicy(str, Enum):
@@ -170,8 +172,8 @@ class Probe:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceSection:
-    """`[service]`: what to run and as whom."""
+class ServiceSection(ServiceLifecycle):
+    """`[service]`: what to run and as whom (and, inherited, its SPEC §11 keys)."""
 
     command: tuple[str, ...]
     type: UnitType = DEFAULT_TYPE
@@ -194,6 +196,7 @@ class DependenciesSection:
     requires: tuple[str, ...] = ()
     wants: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    part_of: tuple[str, ...] = ()  # stopped and restarted with these (no ordering)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,7 @@ class HealthSection:
     interval: float = DEFAULT_HEALTH_INTERVAL
     timeout: float = DEFAULT_HEALTH_TIMEOUT
     retries: int = DEFAULT_HEALTH_RETRIES
+    watchdog: float = 0.0  # SPEC §11: seconds without WATCHDOG=1 before it counts as hung; 0 = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +230,7 @@ class RestartSection:
     max_retries: int = DEFAULT_RESTART_MAX_RETRIES
     reset_after: float = DEFAULT_RESTART_RESET_AFTER
     jitter: float = DEFAULT_RESTART_JITTER
+    prevent_exit_status: tuple[ExitStatus, ...] = ()  # never restart after these
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +240,7 @@ class StopSection:
     signal: int = DEFAULT_STOP_SIGNAL
     timeout: float = DEFAULT_STOP_TIMEOUT
     reload_signal: int = DEFAULT_RELOAD_SIGNAL
+    mode: StopMode = StopMode.GROUP
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +304,8 @@ class Unit:
     limits: LimitsSection = LimitsSection()
     timer: TimerSection | None = None  # None: started at boot, as any unit
     socket: SocketSection | None = None
+    conditions: ConditionsSection = ConditionsSection()
+    enabled: bool = True  # False: not started at boot or by a reload, only when asked
     path: str = field(default="", compare=False)
 
     @property

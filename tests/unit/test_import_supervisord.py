@@ -63,8 +63,9 @@ def test_supervisord_numprocs_makes_one_unit_per_process():
 
 def test_supervisord_autostart_false_and_no_restart():
     cron = supervisord_fixture()[3]
-    assert cron.unit == {"service": {"command": ["cron", "-f"], "umask": "0022"}, "restart": {"policy": "no"}}
-    assert [n.split(":")[0] for n in cron.notes] == ["stopasgroup=false (supervisord's default)", "autostart=false", "stdout_syslog=true"]
+    assert cron.unit == {"enabled": False, "service": {"command": ["cron", "-f"], "umask": "0022"},
+                         "restart": {"policy": "no"}}
+    assert [n.split(":")[0] for n in cron.notes] == ["stopasgroup=false (supervisord's default)", "stdout_syslog=true"]
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,7 @@ def test_every_problem_of_a_file_is_reported_not_just_the_first():
     assert found == [
         "web.toml: usr: unknown key, did you mean [service] user?",
         "web.toml: [service] command: expected a non-empty array of strings, or a string, got an integer (42)",
-        'web.toml: [service] type: expected "simple", "notify" or "oneshot", got a string (\'daemon\')',
+        'web.toml: [service] type: expected "simple", "notify", "oneshot" or "forking", got a string (\'daemon\')',
         'web.toml: [restart] policy: expected "no", "on-failure" or "always", got an integer (5)',
         "web.toml: [stop] timeout: must not be negative, got -1",
     ]
@@ -192,12 +192,16 @@ def test_every_problem_of_a_file_is_reported_not_just_the_first():
         (with_table("stop", "sginal = 'TERM'"), "web.toml: [stop] sginal: unknown key, did you mean 'signal'?"),
         (service("zzz = 1"), "web.toml: [service] zzz: unknown key; expected one of 'command', 'type', 'critical', "
          "'working_directory', 'user', 'group', 'supplementary_groups', 'environment', 'environment_files', "
-         "'clear_environment', 'umask' or 'oom_score_adjust'"),
+         "'clear_environment', 'umask', 'oom_score_adjust', 'success_exit_status', 'ignore_sigpipe', "
+         "'runtime_directory', 'state_directory', 'directory_mode', 'exec_start_pre', 'exec_start_post', "
+         "'exec_reload', 'exec_stop', 'exec_stop_post' or 'pid_file'"),
         (MINIMAL + "[zzz]\n", "web.toml: zzz: unknown table; the tables are [service], [dependencies], [ready], "
-         "[health], [restart], [stop], [log], [limits], [timer] and [socket]"),
+         "[health], [restart], [stop], [log], [limits], [conditions], [timer] and [socket]"),
         (service("[service.extra]\na = 1"), "web.toml: [service] extra: unknown key; expected one of 'command', "
          "'type', 'critical', 'working_directory', 'user', 'group', 'supplementary_groups', 'environment', "
-         "'environment_files', 'clear_environment', 'umask' or 'oom_score_adjust'"),
+         "'environment_files', 'clear_environment', 'umask', 'oom_score_adjust', 'success_exit_status', "
+         "'ignore_sigpipe', 'runtime_directory', 'state_directory', 'directory_mode', 'exec_start_pre', "
+         "'exec_start_post', 'exec_reload', 'exec_stop', 'exec_stop_post' or 'pid_file'"),
         (service('"us\\u0000er" = 1'), "web.toml: [service] us\\x00er: unknown key, did you mean 'user'?"),
     ],
 )
@@ -256,7 +260,7 @@ def test_type_values():
     assert parse(service('type = "notify"')).service.type is UnitType.NOTIFY
     assert parse(service('type = "oneshot"')).service.type is UnitType.ONESHOT
     assert problems(service('type = "notfy"')) == [
-        'web.toml: [service] type: expected "simple", "notify" or "oneshot", got a string (\'notfy\'); '
+        'web.toml: [service] type: expected "simple", "notify", "oneshot" or "forking", got a string (\'notfy\'); '
         'did you mean "notify"?'
     ]
 
@@ -722,4 +726,5 @@ def test_unit_to_dict_leaves_out_defaults():
 
 
 def test_schema_lists_every_table():
-    assert set(SCHEMA) == {"", "service", "dependencies", "ready", "health", "restart", "stop", "log", "limits", "timer", "socket"}
+    assert set(SCHEMA) == {"", "service", "dependencies", "ready", "health", "restart", "stop", "log", "limits",
+                           "conditions", "timer", "socket"}

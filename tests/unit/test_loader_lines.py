@@ -68,7 +68,7 @@ def test_inline_tables_and_a_table_that_is_not_one():
         service = { command = ["app"], type = "notfy", environment = { "A-B" = "x" } }
     """) == [
         "u/web.toml:1: stop: expected a table ([stop]), got an integer (3)",
-        "u/web.toml:3: [service] type: expected \"simple\", \"notify\" or \"oneshot\", got a string ('notfy'); "
+        "u/web.toml:3: [service] type: expected \"simple\", \"notify\", \"oneshot\" or \"forking\", got a string ('notfy'); "
         "did you mean \"notify\"?",
         "u/web.toml:3: [service] environment: 'A-B' is not a variable name: expected [A-Za-z_][A-Za-z0-9_]*",
     ]

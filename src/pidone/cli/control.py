@@ -95,7 +95,7 @@ def _status(args, path: str) -> int:
             unit["unit"], unit["state"], str(unit["pid"] or "-"), _duration(unit["uptime"]),
             str(unit["restarts"]), unit["last_exit"] or "-", "yes" if unit["ready"] else "no", mem, cpu,
         ))
-        if unit["reason"] and unit["state"] in ("failed", "skipped", "inactive"):
+        if unit["reason"] and unit["state"] in ("failed", "skipped", "skipped (condition)", "inactive"):
             notes.append(f"  {unit['unit']}: {unit['reason']}")
         if unit["orphans"]:
             notes.append(f"  {unit['unit']}: orphans left by an earlier run: {' '.join(map(str, unit['orphans']))}")
@@ -200,6 +200,8 @@ def _reload(args, path: str) -> int:
     result = reply["result"]
     if args.json:
         _print_json(result)
+    elif args.unit and result["signal"] == "exec_reload":
+        print(f"running exec_reload of unit {result['unit']}")
     elif args.unit:
         print(f"sent {result['signal']} to unit {result['unit']}")
     elif args.plan:

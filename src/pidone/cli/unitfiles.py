@@ -35,8 +35,9 @@ usage: pidone graph [DIR]
 
 Print the dependency graph of the units in DIR (default: $PIDONE_UNITS,
 else /etc/units) as Graphviz DOT. An edge goes from a unit to a unit it
-starts after: requires solid, wants dashed, after dotted; missing units are
-red. Exit 0 when valid, 1 when not, 2 on a usage error.
+starts after: requires solid, wants dashed, after dotted; a blue edge
+labelled part_of goes to the unit it stops and restarts with; missing units
+are red. Exit 0 when valid, 1 when not, 2 on a usage error.
 """
 
 
@@ -245,6 +246,7 @@ def to_dot(load: LoadResult) -> str:
         "digraph units {",
         "  // an edge goes from a unit to one it starts after:",
         "  // requires solid, wants dashed, after dotted; missing or invalid units red",
+        "  // blue, labelled part_of: stopped and restarted with that unit",
     ]
     missing: set[str] = set()
     edges: list[str] = []
@@ -259,6 +261,10 @@ def to_dot(load: LoadResult) -> str:
                 if target not in units:
                     missing.add(target)
                 edges.append(f'  "{name}" -> "{target}" [style={style}];')
+        for target in units[name].dependencies.part_of:  # not ordering: drawn apart
+            if target not in units:
+                missing.add(target)
+            edges.append(f'  "{name}" -> "{target}" [color=blue, label="part_of"];')
     for name in sorted(missing):
         why = "invalid" if name in load.errors else "missing"
         lines.append(f'  "{name}" [color=red, fontcolor=red, label="{name} ({why})"];')

@@ -10,6 +10,7 @@ from typing import Any
 
 from pidone.errors import ConfigError
 from pidone.expand import ExpansionError, check, command_to_toml
+from pidone.loader.lifecycle import condition_environment, condition_path, directory_mode, directory_names, exit_statuses, hook_commands
 from pidone.loader.schema import (
     HEALTH_PROBES,
     READY_PROBES,
@@ -68,6 +69,7 @@ from pidone.units import (
     default_ready_timeout,
     default_restart_policy,
     describe,
+    parse_abs_path,
     parse_argv,
     parse_bool,
     parse_capability,
@@ -76,6 +78,7 @@ from pidone.units import (
     parse_umask,
     show,
 )
+from pidone.units_lifecycle import HOOK_KEYS, ConditionsSection, StopMode
 
 
 # (table, unit type) -> the section a unit gets when its file has no such table.
@@ -95,6 +98,7 @@ class Builder:
         if "instances" in document:
             top.error("instances", "only a template (NAME@.toml) lists instances")
         description = top.get("description", free_text, "")
+        enabled = top.get("enabled", parse_bool, True)
         tables = {table: self._table(document, table) for table in TABLES}
         service = self.service(tables["service"])
         unit_type = service.type
@@ -119,12 +123,13 @@ class Builder:
             "stop": section("stop", lambda: self.stop(tables["stop"])),
             "log": section("log", lambda: self.log(tables["log"])),
             "limits": section("limits", lambda: self.limits(tables["limits"])),
+            "conditions": section("conditions", lambda: self.conditions(tables["conditions"])),
             "timer": self.timer(tables["timer"]) if tables["timer"].data or tables["timer"].broken else None,
             "socket": self.socket(tables["socket"]) if tables["socket"].data or tables["socket"].broken else None,
         }
         if self.problems.errors:
             return None
-        return Unit(name=name, description=description, service=service, path=path, **sections)
+        return Unit(name=name, description=description, service=service, path=path, enabled=enabled, **sections)
 
     def _table(self, document: dict[str, Any], table: str) -> Table:
         """Return `document[table]` as a Table (empty when absent or not a table)."""
@@ -153,7 +158,21 @@ class Builder:
             clear_environment=t.get("clear_environment", parse_bool, False),
             umask=t.get("umask", parse_umask, None),
             oom_score_adjust=t.get("oom_score_adjust", integer(-1000, 1000), None),
+            success_exit_status=t.get("success_exit_status", exit_statuses, ()),
+            ignore_sigpipe=t.get("ignore_sigpipe", parse_bool, False),
+            runtime_directory=t.get("runtime_directory", directory_names, ()),
+            state_directory=t.get("state_directory", directory_names, ()),
+            directory_mode=t.get("directory_mode", directory_mode, 0o755),
+            **{key: t.get(key, hook_commands, ()) for key in HOOK_KEYS},
+            pid_file=self._pid_file(t),
         )
+
+    def _pid_file(self, t: Table) -> str | None:
+        """[service] pid_file: only a forking unit has one (SPEC §11)."""
+        path = t.get("pid_file", parse_abs_path, None)
+        if path is not None and t.data.get("type") != "forking":
+            t.error("pid_file", 'only a forking unit has a pid_file: add type = "forking", or remove it')
+        return path
 
     def environment(self, t: Table) -> tuple[tuple[str, str], ...]:
         """Return [service] environment as (key, value) pairs in file order; each bad entry is an error."""
@@ -200,7 +219,8 @@ class Builder:
         """Return the [ready] section; a probe on a notify or oneshot unit is an error."""
         probe = self._probe(t, READY_PROBES)
         if probe is not None and unit_type is not UnitType.SIMPLE:
-            defined_by = "sending READY=1" if unit_type is UnitType.NOTIFY else "exiting 0"
+            defined_by = {UnitType.NOTIFY: "sending READY=1", UnitType.ONESHOT: "exiting 0",
+                          UnitType.FORKING: "its first process exiting 0"}[unit_type]
             t.error(
                 probe.kind.value,
                 f'a {unit_type.value} unit is ready by {defined_by}, not by a probe; remove it or use type = "simple"',
@@ -214,13 +234,14 @@ class Builder:
     def health(self, t: Table) -> HealthSection:
         """Return the [health] section; settings without a probe are a warning."""
         probe = self._probe(t, HEALTH_PROBES)
-        if probe is None and t.data and "path" not in t.data:
+        if probe is None and set(t.data) - {"path", "watchdog"} and "path" not in t.data:
             self.problems.warn("[health]", "no probe (tcp, http or exec), so no health checks are made", ("health",))
         return HealthSection(
             probe=probe,
             interval=t.get("interval", duration(positive=True, minimum=MIN_INTERVAL), DEFAULT_HEALTH_INTERVAL),
             timeout=t.get("timeout", duration(positive=True), DEFAULT_HEALTH_TIMEOUT),
             retries=t.get("retries", integer(1, 1_000_000), DEFAULT_HEALTH_RETRIES),
+            watchdog=t.get("watchdog", duration(minimum=MIN_INTERVAL), 0.0),
         )
 
     def restart(self, t: Table, unit_type: UnitType) -> RestartSection:
@@ -232,6 +253,7 @@ class Builder:
             max_retries=t.get("max_retries", integer(0, 1_000_000), DEFAULT_RESTART_MAX_RETRIES),
             reset_after=t.get("reset_after", duration(), DEFAULT_RESTART_RESET_AFTER),
             jitter=t.get("jitter", duration(), DEFAULT_RESTART_JITTER),
+            prevent_exit_status=t.get("prevent_exit_status", exit_statuses, ()),
         )
         if section.max_delay < section.delay:
             where = "max_delay" if "max_delay" in t.data else "delay"
@@ -244,6 +266,7 @@ class Builder:
             signal=t.get("signal", parse_signal, DEFAULT_STOP_SIGNAL),
             timeout=t.get("timeout", duration(), DEFAULT_STOP_TIMEOUT),
             reload_signal=t.get("reload_signal", parse_signal, DEFAULT_RELOAD_SIGNAL),
+            mode=t.get("mode", enum_of(StopMode), StopMode.GROUP),
         )
 
     def log(self, t: Table) -> LogSection:
@@ -252,6 +275,13 @@ class Builder:
             file=t.get("file", expanding_path, None),
             max_bytes=t.get("max_bytes", integer(MIN_LOG_MAX_BYTES, 2**62), DEFAULT_LOG_MAX_BYTES),
             backups=t.get("backups", integer(0, MAX_LOG_BACKUPS), DEFAULT_LOG_BACKUPS),
+        )
+
+    def conditions(self, t: Table) -> ConditionsSection:
+        """Return the [conditions] section (each item as written, "!" kept)."""
+        return ConditionsSection(
+            path_exists=t.get("path_exists", list_of(condition_path, 'absolute paths, optionally prefixed by "!"'), ()),
+            environment=t.get("environment", list_of(condition_environment, "NAME or NAME=VALUE strings"), ()),
         )
 
     def limits(self, t: Table) -> LimitsSection:
@@ -360,6 +390,8 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
     document: dict[str, Any] = {}
     if unit.description:
         document["description"] = unit.description
+    if not unit.enabled:
+        document["enabled"] = False
     for section in fields(Unit):
         value = getattr(unit, section.name)
         if section.name in TABLES and value is not None:
@@ -394,15 +426,15 @@ def _to_toml(key: str, value: Any) -> dict[str, Any]:
         # One command, or (exec_*) a list of them: each in the form that loads back the same.
         many = isinstance(value, tuple) and value and not isinstance(value[0], str)
         return {key: [command_to_toml(item) for item in value] if many else command_to_toml(value)}
-    if key == "environment":
+    if key == "environment" and (not value or isinstance(value[0], tuple)):  # [conditions] has a list
         return {key: dict(value)}
-    if key in ("umask", "mode"):
+    if key in ("umask", "directory_mode") or key == "mode" and isinstance(value, int):  # [socket] mode
         return {key: f"{value:04o}"}
     if key in ("signal", "reload_signal"):
         return {key: _signal_name(value)}
     if key == "rlimits":
         return {name: _rlimit_to_toml(soft, hard) for name, soft, hard in value}
-    if isinstance(value, UnitType | RestartPolicy):
+    if isinstance(value, UnitType | RestartPolicy | StopMode):
         return {key: value.value}
     if isinstance(value, tuple):
         return {key: list(value)}

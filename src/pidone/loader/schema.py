@@ -32,19 +32,22 @@ HEALTH_PROBES = ("tcp", "http", "exec")
 # Every table and key a unit file may hold; "" is the top level. The docs
 # test holds docs/unit-files.md to exactly this.
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "": ("description", "instances"),
+    "": ("description", "instances", "enabled"),
     "service": (
         "command", "type", "critical", "working_directory", "user", "group",
         "supplementary_groups", "environment", "environment_files",
         "clear_environment", "umask", "oom_score_adjust",
+        "success_exit_status", "ignore_sigpipe", "runtime_directory", "state_directory", "directory_mode",
+        "exec_start_pre", "exec_start_post", "exec_reload", "exec_stop", "exec_stop_post", "pid_file",
     ),
-    "dependencies": ("requires", "wants", "after"),
+    "dependencies": ("requires", "wants", "after", "part_of"),
     "ready": (*READY_PROBES, "timeout", "interval"),
-    "health": (*HEALTH_PROBES, "interval", "timeout", "retries"),
-    "restart": ("policy", "delay", "max_delay", "max_retries", "reset_after", "jitter"),
-    "stop": ("signal", "timeout", "reload_signal"),
+    "health": (*HEALTH_PROBES, "interval", "timeout", "retries", "watchdog"),
+    "restart": ("policy", "delay", "max_delay", "max_retries", "reset_after", "jitter", "prevent_exit_status"),
+    "stop": ("signal", "timeout", "reload_signal", "mode"),
     "log": ("file", "max_bytes", "backups"),
     "limits": ("no_new_privileges", "capabilities", *RLIMITS),
+    "conditions": ("path_exists", "environment"),
     "timer": ("schedule", "timezone", "jitter", "on_boot"),
     "socket": ("listen", "backlog", "mode", "on_demand"),
 }  # fmt: skip
@@ -182,6 +185,8 @@ def unknown_key(key: str, table: str, value: object) -> str:
     """Return the message for an unknown `key` in `table`, naming where it belongs or what is close."""
     if table == "" and key == "name":
         return "unknown key: a unit's name is its file's name (NAME.toml)"
+    if table == "service" and key == "exec_start":
+        return "unknown key: the main command is 'command' (systemd's ExecStart=)"
     if table == "health" and key == "path":
         return "unknown key: a path probe only suits [ready]; use tcp, http or exec for health"
     if table == "" and isinstance(value, dict):
