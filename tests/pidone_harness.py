@@ -333,3 +333,20 @@ class ModeWatcher:
 def python_cmd(code: str) -> list[str]:
     """A main command running `code` in this interpreter (unbuffered)."""
     return [sys.executable, "-u", "-c", code]
+
+
+def start_over(pidone, directory: Path, runtime: Path, *args: str, **kwargs) -> PidOne:
+    """Start pidone as PID 1 over the units in `directory` with its runtime
+    directory `runtime` (extra init options in `args`); return it once its
+    control socket exists, with `units` and `runtime` set on it."""
+    p = pidone(["--units", str(directory), "--runtime-dir", str(runtime), *args], **kwargs)
+    p.units, p.runtime = directory, runtime
+    p.wait_ready()
+    wait_for((runtime / "private" / "control.sock").exists, 15, "the control socket")
+    return p
+
+
+def run_cli(p: PidOne, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `pidone ARGS --runtime-dir P.RUNTIME` (text output captured)."""
+    return subprocess.run([sys.executable, "-m", "pidone", *args, "--runtime-dir", str(p.runtime)],
+                          capture_output=True, text=True, timeout=timeout)

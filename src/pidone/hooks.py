@@ -17,7 +17,7 @@ import shlex
 
 from pidone import events as ev
 from pidone.events import TimerKind
-from pidone.machine import State, Then, describe_status
+from pidone.unitstate import State, Then, describe_status
 from pidone.units_lifecycle import hook_argv
 
 # The state each kind of hook runs in: a report about a hook of another

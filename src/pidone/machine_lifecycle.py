@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from pidone import events as ev
-from pidone.machine import Desired, State, Then
+from pidone.unitstate import Desired, State, Then
 from pidone.units_lifecycle import StopMode, status_matches
 
 

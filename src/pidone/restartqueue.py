@@ -140,7 +140,7 @@ class QueueRules:
     def _admit(self, rec) -> bool:
         """A policy restart is about to spawn: take a slot, or queue it."""
         from pidone import events as ev
-        from pidone.machine import State
+        from pidone.unitstate import State
 
         if self.queue.admit(rec.name):
             if self.queue.limit > 0 and rec.unit.ready.timeout <= 0 and not self.queue.starting[rec.name]:
@@ -171,7 +171,7 @@ class QueueRules:
 
     def _release(self, rec, why: str) -> None:
         from pidone import events as ev
-        from pidone.machine import State
+        from pidone.unitstate import State
 
         self._actions.append(ev.ClearTimer(rec.name, ev.TimerKind.QUEUE))
         self.queue.hold(rec.name)
@@ -182,7 +182,7 @@ class QueueRules:
             self.queue.release(rec.name)  # waiting for its dependencies: it holds no slot meanwhile
 
     def _queue_timer(self, rec) -> None:
-        from pidone.machine import State
+        from pidone.unitstate import State
 
         if rec.state == State.QUEUED and self.queue.remove(rec.name):
             self._release(rec, f"waited its bound of {max_wait(rec.unit):g}s")  # even past the limit
@@ -203,7 +203,7 @@ class QueueRules:
         return f"{len(self.queue)} waiting; {len(self.queue.starting)} of {self.queue.limit} restart slots taken"
 
     def _restore_queue(self, data: dict) -> None:
-        from pidone.machine import State
+        from pidone.unitstate import State
 
         keys = {name: priority(rec.unit, len(self._closure(name, self._required_by)) - 1)
                 for name, rec in self.records.items() if rec.state == State.QUEUED}

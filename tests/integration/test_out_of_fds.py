@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import resource
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import tomli_w
 
-from pidone_harness import wait_for
+from pidone_harness import run_cli, start_over
 
 PY = sys.executable
 RESERVE_FDS = 32  # pidone.acceptor.RESERVE_FDS
@@ -28,17 +27,10 @@ def start(pidone, tmp_path: Path, units: dict[str, dict]):
     directory.mkdir()
     for name, unit in units.items():
         (directory / f"{name}.toml").write_text(tomli_w.dumps(unit))
-    runtime = tmp_path / "run"
-    p = pidone(["--units", str(directory), "--runtime-dir", str(runtime)])
-    p.runtime = runtime
-    p.wait_ready()
-    wait_for((runtime / "private" / "control.sock").exists, 15, "the control socket")
-    return p
+    return start_over(pidone, directory, tmp_path / "run")
 
 
-def cli(p, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "pidone", *args, "--runtime-dir", str(p.runtime)],
-                          capture_output=True, text=True, timeout=60)
+cli = run_cli
 
 
 def cpu_seconds(pid: int) -> float:

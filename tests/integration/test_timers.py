@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tomli_w
 
-from pidone_harness import wait_for
+from pidone_harness import run_cli, start_over, wait_for
 
 PY = sys.executable
 
@@ -22,16 +22,10 @@ def start(pidone, tmp_path: Path, units: dict[str, dict], *args: str):
     directory.mkdir(exist_ok=True)
     for name, unit in units.items():
         (directory / f"{name}.toml").write_text(tomli_w.dumps(unit))
-    p = pidone(["--units", str(directory), "--runtime-dir", str(tmp_path / "run"), *args])
-    p.runtime, p.units = tmp_path / "run", directory
-    p.wait_ready()
-    wait_for((tmp_path / "run" / "private" / "control.sock").exists, 15, "the control socket")
-    return p
+    return start_over(pidone, directory, tmp_path / "run", *args)
 
 
-def cli(p, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "pidone", *args, "--runtime-dir", str(p.runtime)],
-                          capture_output=True, text=True, timeout=60)
+cli = run_cli
 
 
 def unit_status(p, name: str) -> dict:

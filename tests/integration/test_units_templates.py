@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pidone_harness import wait_for
+from pidone_harness import run_cli, start_over, wait_for
 
 PY = sys.executable
 
@@ -19,18 +19,13 @@ def start(pidone, tmp_path: Path, files: dict[str, str]):
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    runtime = tmp_path / "run"
-    p = pidone(["--units", str(directory), "--runtime-dir", str(runtime)])
+    p = start_over(pidone, directory, tmp_path / "run")
     p.dir = directory
-    p.runtime = runtime
-    p.wait_ready()
-    wait_for((runtime / "private" / "control.sock").exists, 15, "the control socket")
     return p
 
 
 def cli(p, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "pidone", *args, "--runtime-dir", str(p.runtime)],
-                          capture_output=True, text=True, timeout=30)
+    return run_cli(p, *args, timeout=30)
 
 
 def status(p) -> dict[str, dict]:
