@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pidone.expand import parse_command
+from pidone.valuetext import describe, show  # noqa: F401 - message helpers the model shares
+from pidone.units_activation import SocketSection, TimerSection  # noqa: F401 - part of the model
 from pidone.units_lifecycle import ConditionsSection, ExitStatus, ServiceLifecycle, StopMode
 
 # --- names -------------------------------------------------------------------
@@ -250,28 +252,6 @@ class LogSection:
     file: str | None = None
     max_bytes: int = DEFAULT_LOG_MAX_BYTES
     backups: int = DEFAULT_LOG_BACKUPS
-
-
-@dataclass(frozen=True, slots=True)
-class TimerSection:
-    """`[timer]` (SPEC §13): when the unit is started by the clock instead
-    of at boot. `timezone` "" means pidone's TZ, else UTC."""
-
-    schedule: str = ""
-    timezone: str = ""
-    jitter: float = 0.0
-    on_boot: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SocketSection:
-    """`[socket]` (SPEC §14): listening sockets pidone binds and holds for
-    the unit; `listen` as written (see listen.py), `mode` for unix sockets."""
-
-    listen: tuple[str, ...] = ()
-    backlog: int = 4096
-    mode: int = 0o666
-    on_demand: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,35 +573,3 @@ def parse_capability(value: object) -> str:
 
 
 # --- showing values in messages ----------------------------------------------
-
-_TYPE_NAMES = {
-    bool: "a boolean",
-    int: "an integer",
-    float: "a float",
-    str: "a string",
-    list: "an array",
-    dict: "a table",
-}
-
-
-def describe(value: object) -> str:
-    """Return the TOML type of `value` with a short rendering, e.g. "an integer (42)"."""
-    kind = _TYPE_NAMES.get(type(value), "a date or time")
-    if isinstance(value, dict):
-        return kind
-    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-        return "an array of tables"
-    return f"{kind} ({show(value)})"
-
-
-def show(value: object, limit: int = 60) -> str:
-    """Return `value` rendered on one line and at most about `limit` characters."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int) and abs(value) > 10**limit:
-        text = f"a {len(str(abs(value)))}-digit integer"  # huge ints: never render them whole
-    else:
-        text = repr(value) if isinstance(value, str) else str(value)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
