@@ -52,7 +52,7 @@ def assert_canary_intact(p, max_gap: float = 0.2) -> None:
 EXIT_KINDS = {
     "exit-0": {"service": {"command": ["sh", "-c", "echo run; exit 0"]}},
     "exit-1": {"service": {"command": ["sh", "-c", "echo run; exit 1"]}},
-    "sigkill": {"service": {"command": ["sh", "-c", "echo run; kill -KILL $$"]}},
+    "sigkill": {"service": {"command": ["sh", "-c", "echo run; kill -KILL $$$$"]}},  # $$$$: the shell's $$ (SPEC §12)
     "ready-timeout": {"service": {"command": ["sh", "-c", "echo run; exec sleep 600"]},
                       "ready": {"tcp": "127.0.0.1:1", "timeout": "300ms", "interval": "50ms"}},
     "health": {"service": {"command": ["sh", "-c", "echo run; exec sleep 600"]},

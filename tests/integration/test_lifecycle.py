@@ -101,7 +101,8 @@ def test_conditions_skip_a_unit_and_its_requirers_still_start(pidone, tmp_path):
 def test_success_and_prevent_exit_statuses(pidone, tmp_path):
     units = {
         "clean3": {"service": {"command": ["sh", "-c", "exit 3"], "success_exit_status": [3]}},
-        "byterm": {"service": {"command": ["sh", "-c", "kill -TERM $$"], "success_exit_status": ["SIGTERM"]}},
+        # $$$$ in a unit's command is the shell's $$ (pidone expands $$ to $: SPEC §12).
+        "byterm": {"service": {"command": ["sh", "-c", "kill -TERM $$$$"], "success_exit_status": ["SIGTERM"]}},
         "fatal": {"service": {"command": ["sh", "-c", "exit 78"]},
                   "restart": {"policy": "always", "prevent_exit_status": [78], "delay": "10ms"}},
         "plain": {"service": {"command": ["sh", "-c", "exit 3"]}, "restart": {"policy": "no"}},
@@ -115,7 +116,7 @@ def test_success_and_prevent_exit_statuses(pidone, tmp_path):
 
 
 def test_ignore_sigpipe_starts_the_command_with_sigpipe_ignored(pidone, tmp_path):
-    show = ["sh", "-c", "grep SigIgn /proc/$$/status; exec sleep 600"]
+    show = ["sh", "-c", "grep SigIgn /proc/$$$$/status; exec sleep 600"]
     p = start(pidone, tmp_path, {"ign": {"service": {"command": show, "ignore_sigpipe": True}},
                                  "dfl": {"service": {"command": show}}})
     masks = {}
@@ -198,7 +199,7 @@ def dirname(tmp_path):
 
 def test_directories_are_made_owned_named_and_the_runtime_one_removed(pidone, tmp_path, dirname):
     nobody = pwd.getpwnam("nobody")
-    show = ["sh", "-c", 'echo "rt=$RUNTIME_DIRECTORY st=$STATE_DIRECTORY"; touch "${RUNTIME_DIRECTORY%%:*}/x"; '
+    show = ["sh", "-c", 'echo "rt=$RUNTIME_DIRECTORY st=$STATE_DIRECTORY"; touch "$${RUNTIME_DIRECTORY%%:*}/x"; '
                         "exec sleep 600"]
     unit = {"service": {"command": show, "user": "nobody", "runtime_directory": [dirname, f"{dirname}/sub"],
                         "state_directory": dirname, "directory_mode": "0750"}}
@@ -380,7 +381,7 @@ def test_forking_refuses_a_pid_file_it_cannot_trust(pidone, tmp_path):
     other = tmp_path / "other.pid"
     once = {"restart": {"policy": "no"}, "ready": {"timeout": "3s"}}
     units = {
-        "other": {"service": {"command": ["sh", "-c", f"echo $$ > {other}; exec sleep 600"]}},
+        "other": {"service": {"command": ["sh", "-c", f"echo $$$$ > {other}; exec sleep 600"]}},
         "symlink": {"service": {"command": ["true"], "type": "forking", "pid_file": str(tmp_path / "link.pid")},
                     **once},
         "pid1": {"service": {"command": ["true"], "type": "forking", "pid_file": str(tmp_path / "one.pid")}, **once},
