@@ -15,6 +15,7 @@ import os
 import re
 import stat
 import tomllib
+from contextlib import contextmanager
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -368,17 +369,11 @@ def _parse_file(
     warnings: list[Problem] = []
     problems = Problems(path)
     unit = None
-    try:
+    with _never_raises(problems):
         if document is not None:
             if not valid_name(name):
                 problems.error("", f"{show(name)} is not a valid unit name: a name is {NAME_RULE}")
             unit = Builder(problems).unit(name, document, path)
-    except RecursionError:
-        problems.error("", "cannot parse: nested too deeply")
-    except MemoryError:
-        problems.error("", "cannot parse: out of memory")
-    except Exception as exc:  # a hostile file must never take pidone down
-        problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
     if (problems.errors or problems.warnings) and not overrides:
         # Lines only now (a good file never pays for them), and only for a
         # file alone: a key a drop-in set has no line in the merged document.
@@ -412,17 +407,26 @@ def _merged_document(
     return (None if errors else document), errors, origin
 
 
-def _decode_file(data: bytes, path: str, errors: list[Problem]) -> dict[str, Any] | None:
-    """Return the TOML document in one file's bytes, or None after adding its problems to `errors`."""
-    problems = Problems(path)
+@contextmanager
+def _never_raises(problems: Problems):
+    """Whatever parsing a file raises becomes a problem of that file: a
+    hostile file must never take pidone down."""
     try:
-        document = _decode(data, problems)
+        yield
     except RecursionError:
         problems.error("", "cannot parse: nested too deeply")
     except MemoryError:
         problems.error("", "cannot parse: out of memory")
-    except Exception as exc:  # a hostile file must never take pidone down
+    except Exception as exc:  # noqa: BLE001
         problems.error("", f"cannot parse: {type(exc).__name__}: {printable(str(exc))[:200]}")
+
+
+def _decode_file(data: bytes, path: str, errors: list[Problem]) -> dict[str, Any] | None:
+    """Return the TOML document in one file's bytes, or None after adding its problems to `errors`."""
+    problems = Problems(path)
+    document = None
+    with _never_raises(problems):
+        document = _decode(data, problems)
     errors += problems.finish()
     return None if problems.errors else document
 
