@@ -350,3 +350,15 @@ def run_cli(p: PidOne, *args: str, timeout: float = 60) -> subprocess.CompletedP
     """Run `pidone ARGS --runtime-dir P.RUNTIME` (text output captured)."""
     return subprocess.run([sys.executable, "-m", "pidone", *args, "--runtime-dir", str(p.runtime)],
                           capture_output=True, text=True, timeout=timeout)
+
+
+def start_units(pidone, tmp_path: Path, units: dict[str, dict], *args: str, **kwargs) -> PidOne:
+    """Write `units` (name -> TOML table) to TMP_PATH/units and start pidone
+    over them with TMP_PATH/run as its runtime directory (see start_over)."""
+    import tomli_w
+
+    directory = tmp_path / "units"
+    directory.mkdir(exist_ok=True)
+    for name, unit in units.items():
+        (directory / f"{name}.toml").write_text(tomli_w.dumps(unit))
+    return start_over(pidone, directory, tmp_path / "run", *args, **kwargs)

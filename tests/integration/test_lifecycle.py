@@ -9,25 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import tomli_w
-
-from pidone_harness import wait_for
+from pidone_harness import start_units, wait_for
 
 PY = sys.executable
 
 
 def start(pidone, tmp_path: Path, units: dict[str, dict], *extra, env: dict | None = None, **kwargs):
-    directory = tmp_path / "units"
-    directory.mkdir(exist_ok=True)
-    for name, unit in units.items():
-        (directory / f"{name}.toml").write_text(tomli_w.dumps(unit))
-    runtime = tmp_path / "run"
-    p = pidone(["--units", str(directory), "--runtime-dir", str(runtime), *extra],
-               env={**os.environ, **(env or {})}, **kwargs)
-    p.runtime = runtime
-    p.units_dir = directory
-    p.wait_ready()
-    wait_for((runtime / "private" / "control.sock").exists, 15, "the control socket")
+    p = start_units(pidone, tmp_path, units, *extra, env={**os.environ, **(env or {})}, **kwargs)
+    p.units_dir = p.units
     return p
 
 

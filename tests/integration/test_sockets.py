@@ -16,7 +16,7 @@ from pathlib import Path
 
 import tomli_w
 
-from pidone_harness import run_cli, start_over, wait_for
+from pidone_harness import run_cli, start_units, wait_for
 
 PY = sys.executable
 
@@ -44,14 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(pidone, tmp_path: Path, units: dict[str, dict]):
-    directory = tmp_path / "units"
-    directory.mkdir(exist_ok=True)
-    for name, unit in units.items():
-        (directory / f"{name}.toml").write_text(tomli_w.dumps(unit))
-    return start_over(pidone, directory, tmp_path / "run")
-
-
+start = start_units
 cli = run_cli
 
 
